@@ -1,0 +1,325 @@
+//! The outbox: one delivery per notice and channel, recorded before anything is sent.
+//!
+//! A delivery is pending until a send succeeds (delivered) or the retries run out or the
+//! provider refuses it for good (dead-lettered). Failed attempts are retried by tick with
+//! exponential backoff and jitter, honouring `Retry-After`. Each attempt is claimed once in
+//! the store (`keys::delivery_claim`), so a tick racing the first send never sends twice.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::notice::{Notice, NoticeKind};
+
+/// Attempts before a delivery is dead-lettered.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// The wait after the first failure; doubled after each further one.
+pub const BASE_BACKOFF_SECS: i64 = 30;
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF_SECS: i64 = 3_600;
+/// The largest `Retry-After` honoured; a provider asking for longer gets this.
+pub const MAX_RETRY_AFTER_SECS: i64 = 6 * 3_600;
+/// The longest error text kept on a delivery.
+const MAX_ERROR_CHARS: usize = 300;
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// A Slack incoming webhook (Block Kit).
+    Slack,
+    /// A generic JSON webhook for alerts.
+    Webhook,
+    /// The webhook that forwards messages to customers (email or SMS gateway).
+    CustomerWebhook,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Slack => "slack",
+            Self::Webhook => "webhook",
+            Self::CustomerWebhook => "customer-webhook",
+        }
+    }
+}
+
+/// Which channels are configured (their URLs are secrets and stay in variables).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConfiguredChannels {
+    pub slack: bool,
+    pub webhook: bool,
+    pub customer_webhook: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    DeadLettered,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub notice_id: String,
+    pub case_id: String,
+    pub kind: NoticeKind,
+    pub channel: Channel,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptError {
+    /// The provider answered with a non-success status.
+    Status {
+        status: u16,
+        retry_after_secs: Option<i64>,
+    },
+    /// No answer in time.
+    Timeout,
+    /// The connection could not be made or broke.
+    Connection(String),
+    /// The channel is no longer configured.
+    NotConfigured,
+    /// The message is no longer wanted (the case moved on before it could be sent).
+    Obsolete(String),
+}
+
+impl AttemptError {
+    /// Whether trying again can help. A 4xx other than 408 and 429 means the request itself
+    /// is wrong (a revoked webhook, a bad payload): retrying would only repeat it.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => {
+                !(400..500).contains(status) || matches!(status, 408 | 429)
+            }
+            Self::Timeout | Self::Connection(_) => true,
+            Self::NotConfigured | Self::Obsolete(_) => false,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let text = match self {
+            Self::Status { status, .. } => format!("the provider answered HTTP {status}"),
+            Self::Timeout => "the provider did not answer in time".to_owned(),
+            Self::Connection(e) => format!("connection failed: {e}"),
+            Self::NotConfigured => "the channel is not configured".to_owned(),
+            Self::Obsolete(why) => format!("no longer needed: {why}"),
+        };
+        text.chars().take(MAX_ERROR_CHARS).collect()
+    }
+}
+
+/// The deliveries a notice needs on the configured channels.
+pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
+    let wanted: &[(Channel, bool)] = if notice.kind.is_alert() {
+        &[
+            (Channel::Slack, channels.slack),
+            (Channel::Webhook, channels.webhook),
+        ]
+    } else {
+        &[(Channel::CustomerWebhook, channels.customer_webhook)]
+    };
+    wanted
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|&(channel, _)| Delivery {
+            id: crate::ids::derived(
+                notice.created_at,
+                &["delivery", &notice.id, channel.as_str()],
+            )
+            .to_string(),
+            notice_id: notice.id.clone(),
+            case_id: notice.case_id.clone(),
+            kind: notice.kind,
+            channel,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            created_at: notice.created_at,
+            next_attempt_at: notice.created_at,
+            delivered_at: None,
+            last_error: None,
+        })
+        .collect()
+}
+
+/// The wait before attempt `attempts + 1`, after `attempts` failures. `jitter` in 0..1 adds up
+/// to 20% so that many deliveries failing together do not retry together.
+pub fn backoff(attempts: u32, jitter: f64) -> Duration {
+    let exp = attempts.saturating_sub(1).min(20);
+    let secs = (BASE_BACKOFF_SECS << exp).min(MAX_BACKOFF_SECS);
+    let extra = (secs as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as i64;
+    Duration::seconds(secs + extra)
+}
+
+impl Delivery {
+    pub fn is_due(&self, now: Timestamp) -> bool {
+        self.status == DeliveryStatus::Pending && self.next_attempt_at <= now
+    }
+
+    pub fn record_success(&mut self, now: Timestamp) {
+        self.attempts += 1;
+        self.status = DeliveryStatus::Delivered;
+        self.delivered_at = Some(now);
+        self.last_error = None;
+    }
+
+    /// Records a failed attempt: schedules the next one, or dead-letters the delivery when the
+    /// error is permanent or the attempts are used up.
+    pub fn record_failure(&mut self, error: &AttemptError, now: Timestamp, jitter: f64) {
+        self.attempts += 1;
+        self.last_error = Some(error.describe());
+        if !error.is_retryable() || self.attempts >= MAX_ATTEMPTS {
+            self.status = DeliveryStatus::DeadLettered;
+            return;
+        }
+        let mut wait = backoff(self.attempts, jitter);
+        if let AttemptError::Status {
+            retry_after_secs: Some(secs),
+            ..
+        } = error
+        {
+            wait = wait.max(Duration::seconds((*secs).clamp(0, MAX_RETRY_AFTER_SECS)));
+        }
+        self.next_attempt_at = now + wait;
+    }
+}
+
+/// Parses a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<i64>() {
+        return Some(secs.max(0));
+    }
+    chrono::DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds().max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Case;
+    use crate::triage::{Priority, Triage};
+    use chrono::TimeZone;
+
+    fn t0() -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+    }
+
+    fn case() -> Case {
+        Case::open(
+            "fb",
+            t0(),
+            Triage {
+                class: None,
+                priority: Priority::P1,
+                team: "cs".into(),
+                first_response_due: t0(),
+                resolution_due: t0(),
+                alert: true,
+                reasons: vec![],
+                triaged_at: t0(),
+            },
+        )
+    }
+
+    fn all() -> ConfiguredChannels {
+        ConfiguredChannels {
+            slack: true,
+            webhook: true,
+            customer_webhook: true,
+        }
+    }
+
+    #[test]
+    fn plans_one_delivery_per_configured_channel_with_stable_ids() {
+        let n = Notice::case_opened(&case(), t0());
+        let d = plan(&n, all());
+        assert_eq!(
+            d.iter().map(|d| d.channel).collect::<Vec<_>>(),
+            [Channel::Slack, Channel::Webhook]
+        );
+        assert_eq!(
+            plan(&n, all()),
+            d,
+            "the same notice plans the same deliveries"
+        );
+        let only_slack = ConfiguredChannels {
+            slack: true,
+            ..Default::default()
+        };
+        assert_eq!(plan(&n, only_slack).len(), 1);
+        let f = Notice::customer_follow_up(&case(), "https://x".into(), t0());
+        assert_eq!(plan(&f, all())[0].channel, Channel::CustomerWebhook);
+        assert!(plan(&f, ConfiguredChannels::default()).is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1, 0.0), Duration::seconds(30));
+        assert_eq!(backoff(2, 0.0), Duration::seconds(60));
+        assert_eq!(backoff(3, 0.0), Duration::seconds(120));
+        assert_eq!(backoff(30, 0.0), Duration::seconds(MAX_BACKOFF_SECS));
+        assert_eq!(backoff(1, 1.0), Duration::seconds(36));
+    }
+
+    #[test]
+    fn retries_then_dead_letters() {
+        let mut d = plan(&Notice::case_opened(&case(), t0()), all()).remove(0);
+        let err = AttemptError::Status {
+            status: 500,
+            retry_after_secs: None,
+        };
+        for n in 1..MAX_ATTEMPTS {
+            d.record_failure(&err, t0(), 0.0);
+            assert_eq!(d.status, DeliveryStatus::Pending, "attempt {n}");
+            assert!(!d.is_due(t0()));
+        }
+        d.record_failure(&err, t0(), 0.0);
+        assert_eq!(d.status, DeliveryStatus::DeadLettered);
+        assert_eq!(d.attempts, MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn honours_retry_after_and_permanent_errors() {
+        let mut d = plan(&Notice::case_opened(&case(), t0()), all()).remove(0);
+        d.record_failure(
+            &AttemptError::Status {
+                status: 429,
+                retry_after_secs: Some(600),
+            },
+            t0(),
+            0.0,
+        );
+        assert_eq!(d.next_attempt_at, t0() + Duration::seconds(600));
+        d.record_failure(
+            &AttemptError::Status {
+                status: 404,
+                retry_after_secs: None,
+            },
+            t0(),
+            0.0,
+        );
+        assert_eq!(d.status, DeliveryStatus::DeadLettered);
+        assert!(d.last_error.unwrap().contains("404"));
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        assert_eq!(parse_retry_after("120", t0()), Some(120));
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 09:01:00 GMT", t0()),
+            Some(60)
+        );
+        assert_eq!(parse_retry_after("soon", t0()), None);
+    }
+}

@@ -1,0 +1,37 @@
+//! closeloop's domain: everything the four components decide, as plain functions and types.
+//!
+//! The components (`components/*`) are thin Spin shells: they read the request, the clock and
+//! the store, call into this crate, and write back what it returns. Nothing here touches Spin,
+//! the network or the wall clock, so every rule is tested natively in milliseconds.
+//!
+//! Layout, following the loop:
+//! - [`feedback`]: closeloop's canonical feedback, validated once at the edge ([`score`] holds
+//!   the score kinds and scales).
+//! - [`triage`]: score class, priority, due times and owning team, with the reasons.
+//! - [`case`]: the case a piece of feedback opens, its state machine and its timeline events.
+//! - [`notice`] and [`delivery`]: what must be told to whom, and the outbox that delivers it
+//!   with retries; [`message`] renders each channel's payload.
+//! - [`link`] and [`page`]: the signed link a customer follows to confirm a fix, and its pages.
+//! - [`keys`] and [`envelope`]: how all of this is laid out in the key-value store.
+//! - [`api`]: the agent API's strict inputs and its views of cases.
+//! - [`problem`]: RFC 9457 problem details, one stable `type` per error.
+//! - [`ids`] and [`auth`]: sortable identifiers and constant-time secret comparison.
+
+pub mod api;
+pub mod auth;
+pub mod case;
+pub mod delivery;
+pub mod envelope;
+pub mod feedback;
+pub mod ids;
+pub mod keys;
+pub mod link;
+pub mod message;
+pub mod notice;
+pub mod page;
+pub mod problem;
+pub mod score;
+pub mod triage;
+
+/// Time in closeloop: UTC, passed in by the caller.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,299 @@
+//! What each channel receives: Slack Block Kit, the generic JSON webhook, the customer message.
+//!
+//! Each renderer escapes for its medium: Slack mrkdwn needs `&`, `<` and `>` escaped (or a
+//! customer could write `<!channel>`); JSON is escaped by serde.
+
+use serde_json::{Value, json};
+
+use crate::case::Case;
+use crate::feedback::Feedback;
+use crate::notice::{Notice, NoticeKind};
+
+/// The longest comment quoted in an alert; the case page has the rest.
+pub const MAX_QUOTED_COMMENT_CHARS: usize = 1_500;
+
+/// Everything an alert or customer message is rendered from.
+pub struct MessageContext<'a> {
+    pub notice: &'a Notice,
+    pub case: &'a Case,
+    pub feedback: &'a Feedback,
+    /// closeloop's public base URL, for links (no trailing slash).
+    pub base_url: &'a str,
+}
+
+impl MessageContext<'_> {
+    pub fn case_url(&self) -> String {
+        format!("{}/v1/cases/{}", self.base_url, self.case.id)
+    }
+
+    fn score_label(&self) -> String {
+        self.feedback
+            .score
+            .map(|s| s.label())
+            .unwrap_or_else(|| "no score".to_owned())
+    }
+
+    fn quoted_comment(&self) -> Option<String> {
+        self.feedback.comment.as_deref().map(|c| {
+            let mut q: String = c.chars().take(MAX_QUOTED_COMMENT_CHARS).collect();
+            if q.len() < c.len() {
+                q.push('…');
+            }
+            q
+        })
+    }
+
+    fn headline(&self) -> String {
+        let who = self.feedback.customer.display_name();
+        match self.notice.kind {
+            NoticeKind::CaseReopened => format!(
+                "{} reopened: {who} says it is not resolved",
+                self.case.triage.priority.as_str()
+            ),
+            _ => format!(
+                "{} feedback from {who}: {}",
+                self.case.triage.priority.as_str(),
+                self.score_label()
+            ),
+        }
+    }
+}
+
+/// Escapes text for Slack mrkdwn and plain_text fields.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A Slack incoming-webhook message in Block Kit, with `text` as the notification fallback.
+pub fn slack_alert(ctx: &MessageContext) -> Value {
+    let triage = &ctx.case.triage;
+    let headline = slack_escape(&ctx.headline());
+    let due = if ctx.case.first_response_at.is_none() {
+        format!(
+            "first response by {}",
+            triage.first_response_due.format("%Y-%m-%d %H:%M UTC")
+        )
+    } else {
+        format!(
+            "resolve by {}",
+            triage.resolution_due.format("%Y-%m-%d %H:%M UTC")
+        )
+    };
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": ctx.headline(), "emoji": true}}),
+        json!({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": format!("*Score*\n{}", slack_escape(&ctx.score_label()))},
+            {"type": "mrkdwn", "text": format!("*Priority*\n{}", triage.priority.as_str())},
+            {"type": "mrkdwn", "text": format!("*Team*\n{}", slack_escape(&triage.team))},
+            {"type": "mrkdwn", "text": format!("*Due*\n{due}")},
+        ]}),
+    ];
+    if let Some(comment) = ctx.quoted_comment() {
+        let quoted = slack_escape(&comment)
+            .lines()
+            .map(|l| format!("> {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": quoted}}));
+    }
+    blocks.push(json!({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": slack_escape(&triage.reasons.join(" · "))}
+    ]}));
+    blocks.push(json!({"type": "actions", "elements": [
+        {"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Open case"},
+         "url": ctx.case_url(), "action_id": "open_case"}
+    ]}));
+    json!({
+        "text": format!("{headline}: {}", ctx.case_url()),
+        "blocks": blocks,
+    })
+}
+
+/// The generic alert webhook's JSON body.
+pub fn webhook_alert(ctx: &MessageContext) -> Value {
+    let triage = &ctx.case.triage;
+    json!({
+        "type": format!("closeloop.{}", ctx.notice.kind.as_str()),
+        "notice_id": ctx.notice.id,
+        "case": {
+            "id": ctx.case.id,
+            "url": ctx.case_url(),
+            "state": ctx.case.state.as_str(),
+            "priority": triage.priority.as_str(),
+            "team": triage.team,
+            "first_response_due": triage.first_response_due,
+            "resolution_due": triage.resolution_due,
+            "reasons": triage.reasons,
+        },
+        "feedback": {
+            "id": ctx.feedback.id,
+            "source": ctx.feedback.source,
+            "submitted_at": ctx.feedback.submitted_at,
+            "score": ctx.feedback.score,
+            "class": triage.class,
+            "comment": ctx.feedback.comment,
+            "customer": {"id": ctx.feedback.customer.id, "name": ctx.feedback.customer.name},
+        },
+    })
+}
+
+/// The message asking the customer to confirm the fix, for the customer-messaging webhook
+/// (which sends it by email or SMS). It carries the contact details that gateway needs.
+pub fn customer_follow_up(ctx: &MessageContext) -> Value {
+    let customer = &ctx.feedback.customer;
+    let link = ctx.notice.link.clone().unwrap_or_default();
+    let greeting = customer
+        .name
+        .as_deref()
+        .map(|n| format!("Hello {n},"))
+        .unwrap_or_else(|| "Hello,".to_owned());
+    let summary = ctx
+        .case
+        .resolution
+        .as_ref()
+        .map(|r| r.summary.as_str())
+        .unwrap_or("we have worked on it");
+    let text = format!(
+        "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
+         {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
+    );
+    json!({
+        "type": "closeloop.customer-follow-up",
+        "notice_id": ctx.notice.id,
+        "case_id": ctx.case.id,
+        "to": {"id": customer.id, "name": customer.name, "email": customer.email, "phone": customer.phone},
+        "subject": "Did we fix it?",
+        "text": text,
+        "link": link,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feedback::Customer;
+    use crate::score::{Score, ScoreKind};
+    use crate::triage::{TriagePolicy, triage};
+    use chrono::TimeZone;
+
+    fn fixture(comment: &str) -> (Feedback, Case) {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let feedback = Feedback {
+            id: "fb-1".into(),
+            source: "test".into(),
+            external_id: "1".into(),
+            submitted_at: t,
+            received_at: t,
+            customer: Customer {
+                id: Some("c-1".into()),
+                email: Some("ann@example.com".into()),
+                name: Some("Ann".into()),
+                phone: None,
+                attributes: Default::default(),
+            },
+            score: Some(Score {
+                kind: ScoreKind::Nps,
+                value: 3,
+                scale: 10,
+            }),
+            comment: Some(comment.into()),
+            metadata: Default::default(),
+        };
+        let t = triage(
+            &feedback,
+            &TriagePolicy {
+                default_team: "front-desk".into(),
+            },
+            t,
+        );
+        let case = Case::open(&feedback.id, feedback.received_at, t);
+        (feedback, case)
+    }
+
+    #[test]
+    fn slack_alert_carries_comment_priority_and_link_escaped() {
+        let (feedback, case) = fixture("Noisy room <!channel> & lift");
+        let notice = Notice::case_opened(&case, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "https://cl.example",
+        };
+        let v = slack_alert(&ctx);
+        let all = v.to_string();
+        assert!(
+            all.contains("Noisy room &lt;!channel&gt; &amp; lift"),
+            "{all}"
+        );
+        assert!(!all.contains("<!channel>"));
+        assert!(all.contains("*Priority*\\nP1"));
+        assert!(all.contains(&format!("https://cl.example/v1/cases/{}", case.id)));
+        assert!(
+            !all.contains("ann@example.com"),
+            "no email in a shared channel"
+        );
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("P1 feedback from Ann: NPS 3/10")
+        );
+    }
+
+    #[test]
+    fn long_comments_are_cut_in_alerts() {
+        let (feedback, case) = fixture(&"x".repeat(MAX_QUOTED_COMMENT_CHARS + 10));
+        let notice = Notice::case_opened(&case, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        assert!(ctx.quoted_comment().unwrap().ends_with('…'));
+    }
+
+    #[test]
+    fn customer_message_carries_link_and_contact() {
+        let (feedback, case) = fixture("noisy");
+        let notice = Notice::customer_follow_up(
+            &case,
+            "https://cl.example/v1/confirm/t".into(),
+            case.opened_at,
+        );
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        let v = customer_follow_up(&ctx);
+        assert_eq!(v["link"], "https://cl.example/v1/confirm/t");
+        assert_eq!(v["to"]["email"], "ann@example.com");
+        assert!(
+            v["text"]
+                .as_str()
+                .unwrap()
+                .contains("https://cl.example/v1/confirm/t")
+        );
+    }
+
+    #[test]
+    fn webhook_alert_names_the_event() {
+        let (feedback, case) = fixture("noisy");
+        let notice = Notice::case_reopened(&case, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        let v = webhook_alert(&ctx);
+        assert_eq!(v["type"], "closeloop.case-reopened");
+        assert_eq!(v["case"]["priority"], "P1");
+        assert!(v["feedback"]["customer"].get("email").is_none());
+    }
+}
