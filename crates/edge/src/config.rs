@@ -1,0 +1,38 @@
+//! Spin variables, read per request (a component keeps nothing between requests).
+
+use closeloop_domain::problem::{Problem, ProblemKind};
+
+/// A variable's value; unset or blank reads as `None`.
+pub fn optional(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A variable the component cannot work without. A missing one is the operator's mistake:
+/// logged with its name, answered as a generic 500 that reveals nothing.
+pub fn required(name: &str) -> Result<String, Problem> {
+    optional(name).ok_or_else(|| {
+        eprintln!("{{\"level\":\"error\",\"msg\":\"variable {name} is not set\"}}");
+        Problem::new(
+            ProblemKind::Internal,
+            "closeloop is not fully configured; the operator has been told",
+        )
+    })
+}
+
+/// A numeric variable, falling back to `default` when unset or unreadable.
+pub fn number(name: &str, default: u64) -> u64 {
+    optional(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// closeloop's public base URL, without a trailing slash.
+pub fn public_base_url() -> String {
+    optional("public_base_url")
+        .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
