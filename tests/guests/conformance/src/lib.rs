@@ -1,0 +1,147 @@
+//! A Spin component that reports what the host gives it, for spin-test-host's conformance tests.
+//!
+//! The same `.wasm` serves every component of the test manifest. It answers, as JSON, the
+//! request it saw (method, absolute URI, every header value in order) unless the query holds an
+//! `op`: `kv-set` / `kv-get` (fermyon:spin/key-value), `incr` (wasi:keyvalue atomics), `var`
+//! (variables), `fetch` (outbound HTTP GET of `url`, also used for chaining), `now` (wall clock,
+//! seconds since the epoch) or `late-write` (sets the response, then writes a key afterwards).
+
+use futures::SinkExt;
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http_component;
+
+fn query(req_path: &str) -> Vec<(String, String)> {
+    let Some((_, q)) = req_path.split_once('?') else {
+        return Vec::new();
+    };
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), decode(v)))
+        .collect()
+}
+
+fn decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> &'a str {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+async fn respond(out: ResponseOutparam, status: u16, body: String) {
+    let resp = OutgoingResponse::new(Fields::new());
+    let _ = resp.set_status_code(status);
+    let mut sink = resp.take_body();
+    out.set(resp);
+    let _ = sink.send(body.into_bytes()).await;
+}
+
+#[http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let path = req.path_with_query().unwrap_or_default();
+    let q = query(&path);
+    let (status, body) = match param(&q, "op") {
+        "" => (200, echo(&req)),
+        "kv-set" => kv_set(param(&q, "label"), param(&q, "key"), param(&q, "value")),
+        "kv-get" => kv_get(param(&q, "label"), param(&q, "key")),
+        "incr" => incr(param(&q, "key")),
+        "var" => match spin_sdk::variables::get(param(&q, "name")) {
+            Ok(v) => (200, v),
+            Err(e) => (500, format!("{e:?}")),
+        },
+        "fetch" => fetch(param(&q, "url")).await,
+        "now" => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            (200, now.to_string())
+        }
+        "late-write" => {
+            respond(out, 202, "accepted".into()).await;
+            // Work after the response is sent, as closeloop's webhook does.
+            let key = param(&q, "key");
+            if let Ok(store) = spin_sdk::key_value::Store::open_default() {
+                let _ = store.set(key, b"written after response");
+            }
+            eprintln!("late write of {key} done");
+            return;
+        }
+        other => (400, format!("unknown op {other:?}")),
+    };
+    respond(out, status, body).await;
+}
+
+fn echo(req: &IncomingRequest) -> String {
+    let headers: Vec<serde_json::Value> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| serde_json::json!([k, String::from_utf8_lossy(&v)]))
+        .collect();
+    serde_json::json!({
+        "method": format!("{:?}", req.method()),
+        "uri": req.uri(),
+        "headers": headers,
+    })
+    .to_string()
+}
+
+fn kv_set(label: &str, key: &str, value: &str) -> (u16, String) {
+    match spin_sdk::key_value::Store::open(label).and_then(|s| s.set(key, value.as_bytes())) {
+        Ok(()) => (200, "ok".into()),
+        Err(e) => (500, format!("{e:?}")),
+    }
+}
+
+fn kv_get(label: &str, key: &str) -> (u16, String) {
+    match spin_sdk::key_value::Store::open(label).and_then(|s| s.get(key)) {
+        Ok(Some(v)) => (200, String::from_utf8_lossy(&v).into_owned()),
+        Ok(None) => (404, "none".into()),
+        Err(e) => (500, format!("{e:?}")),
+    }
+}
+
+fn incr(key: &str) -> (u16, String) {
+    use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+    match store::open("default").and_then(|b| atomics::increment(&b, key, 1)) {
+        Ok(n) => (200, n.to_string()),
+        Err(e) => (500, format!("{e:?}")),
+    }
+}
+
+async fn fetch(url: &str) -> (u16, String) {
+    let req = spin_sdk::http::Request::get(url);
+    match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
+        Ok(resp) => (
+            200,
+            format!(
+                "{} {}",
+                resp.status(),
+                String::from_utf8_lossy(resp.body())
+            ),
+        ),
+        Err(e) => (502, format!("{e:?}")),
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    spin_test_host::cli::main()
+}

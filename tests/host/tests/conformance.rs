@@ -1,0 +1,370 @@
+//! Conformance tests: each pins one Spin behaviour the app relies on, against the conformance
+//! guest (tests/guests/conformance) built for wasm32-wasip2 by the first test that runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use spin_test_host::{AppOptions, RunningApp, TestClock};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn manifest() -> PathBuf {
+    let m = fixture("conformance/spin.toml");
+    spin_test_host::build_components(&m).expect("build the conformance guest");
+    m
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "spin-test-host-{tag}-{}-{}",
+        std::process::id(),
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Options every test shares: logs in a scratch dir, `api_host` set.
+fn options(api_host: &str) -> AppOptions {
+    AppOptions::new(manifest())
+        .log_dir(scratch_dir("logs"))
+        .variable("api_host", api_host)
+}
+
+async fn start_in_memory() -> RunningApp {
+    spin_test_host::start(options("127.0.0.1:9").key_value_in_memory())
+        .await
+        .unwrap()
+}
+
+/// A raw HTTP/1.1 request, so tests control every header (including `Host`).
+async fn request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::get(path).header("host", format!("{addr}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get(app: &RunningApp, path: &str) -> (u16, String) {
+    request(app.addr(), path, &[]).await
+}
+
+/// The headers the guest saw, in order, as `(name, value)`.
+fn headers(echo: &str) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(echo).unwrap_or_else(|e| panic!("{e}: {echo}"));
+    v["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h[0].as_str().unwrap().into(), h[1].as_str().unwrap().into()))
+        .collect()
+}
+
+fn header(echo: &str, name: &str) -> Option<String> {
+    headers(echo)
+        .into_iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .next_back()
+}
+
+/// A loopback receiver answering every request with `body`.
+async fn mock_receiver(body: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { break };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(body.as_bytes()),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routing_precedence_and_health() {
+    let app = start_in_memory().await;
+    let component = |echo: &str| header(echo, "spin-component-route");
+    assert_eq!(component(&get(&app, "/exact").await.1).as_deref(), Some("/exact"));
+    assert_eq!(component(&get(&app, "/wild/a/b").await.1).as_deref(), Some("/wild"));
+    assert_eq!(component(&get(&app, "/exactly").await.1).as_deref(), Some(""));
+    assert_eq!(
+        component(&get(&app, "/users/7/items/x").await.1).as_deref(),
+        Some("/users/:user_id/items")
+    );
+    assert_eq!(get(&app, "/.well-known/spin/health").await, (200, "OK".into()));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_headers_for_exact_wildcard_and_named_routes() {
+    let app = start_in_memory().await;
+    let addr = app.addr();
+    let (_, exact) = get(&app, "/exact?x=1").await;
+    let v: Value = serde_json::from_str(&exact).unwrap();
+    assert_eq!(v["uri"], format!("http://{addr}/exact?x=1"));
+    let h = |name: &str| header(&exact, name).unwrap();
+    assert_eq!(h("spin-full-url"), format!("http://{addr}/exact?x=1"));
+    assert_eq!(h("spin-path-info"), "");
+    assert_eq!(h("spin-matched-route"), "/exact");
+    assert_eq!(h("spin-raw-component-route"), "/exact");
+    assert_eq!(h("spin-component-route"), "/exact");
+    assert_eq!(h("spin-base-path"), "/");
+    assert!(h("spin-client-addr").starts_with("127.0.0.1:"));
+
+    let (_, wild) = get(&app, "/wild/a/b/").await;
+    assert_eq!(header(&wild, "spin-path-info").unwrap(), "/a/b/");
+    assert_eq!(header(&wild, "spin-matched-route").unwrap(), "/wild/...");
+    assert_eq!(header(&wild, "spin-raw-component-route").unwrap(), "/wild/...");
+    assert_eq!(header(&wild, "spin-component-route").unwrap(), "/wild");
+
+    let (_, named) = get(&app, "/users/42/items/box").await;
+    assert_eq!(header(&named, "spin-path-match-user-id").unwrap(), "42");
+    assert_eq!(header(&named, "spin-path-info").unwrap(), "/box");
+    assert_eq!(header(&named, "spin-matched-route").unwrap(), "/users/:user_id/items/...");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_spin_headers_come_first_and_spin_values_last() {
+    let app = start_in_memory().await;
+    let (_, echo) = request(app.addr(), "/wild/real", &[("spin-path-info", "/forged")]).await;
+    let values: Vec<_> = headers(&echo)
+        .into_iter()
+        .filter(|(k, _)| k == "spin-path-info")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(values, ["/forged", "/real"]);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_route_is_404_outside_and_reachable_by_chaining() {
+    let app = start_in_memory().await;
+    // No route reaches "private": "/..." belongs to "root", so ask for the private component
+    // id directly as a Host to prove a client cannot pose as a chaining host.
+    let (_, echo) = request(app.addr(), "/x", &[]).await;
+    assert_eq!(header(&echo, "spin-matched-route").unwrap(), "/...");
+
+    let url = "http://private.spin.internal/chained/path?q=1";
+    let (status, body) = get(&app, &format!("/caller/go?op=fetch&url={url}")).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = body.strip_prefix("200 ").expect(&body);
+    assert_eq!(header(echo, "spin-path-info").unwrap(), "/chained/path");
+    assert_eq!(header(echo, "spin-matched-route").unwrap(), "/...");
+    assert_eq!(header(echo, "spin-raw-component-route").unwrap(), "/...");
+    assert_eq!(header(echo, "spin-component-route").unwrap(), "");
+    assert_eq!(header(echo, "spin-client-addr").unwrap(), "0.0.0.0:0");
+    assert_eq!(
+        header(echo, "spin-full-url").unwrap(),
+        "http://localhost/chained/path?q=1"
+    );
+    assert!(header(echo, "spin-path-match-user-id").is_none());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_only_app_answers_404() {
+    let app = start_in_memory().await;
+    assert!(app.routes().iter().all(|(c, _)| c != "private"));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_denied_and_allowed_hosts() {
+    let receiver = mock_receiver("from receiver").await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let (_, ok) = get(&app, &format!("/caller/x?op=fetch&url=http://{receiver}/hook")).await;
+    assert_eq!(ok, "200 from receiver");
+    let (status, denied) = get(&app, "/caller/x?op=fetch&url=http://127.0.0.1:1/nope").await;
+    assert_eq!(status, 502);
+    assert!(denied.contains("HttpRequestDenied"), "{denied}");
+    // Chaining needs the target in allowed_outbound_hosts too.
+    let (_, denied) = get(&app, "/caller/x?op=fetch&url=http://root.spin.internal/").await;
+    assert!(denied.contains("HttpRequestDenied"), "{denied}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_value_labels_are_enforced() {
+    let app = start_in_memory().await;
+    let (status, body) = get(&app, "/caller/x?op=kv-set&label=default&key=k&value=v").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (_, denied) = get(&app, "/caller/x?op=kv-get&label=other&key=k").await;
+    assert!(denied.contains("AccessDenied"), "{denied}");
+    // "exact" lists no stores at all.
+    let (_, denied) = get(&app, "/exact?op=kv-get&label=default&key=k").await;
+    assert!(denied.contains("AccessDenied"), "{denied}");
+    assert_eq!(app.kv("default").get("k").as_deref(), Some(&b"v"[..]));
+    app.kv("default").set("seeded", b"s");
+    assert_eq!(get(&app, "/caller/x?op=kv-get&label=default&key=seeded").await.1, "s");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_value_survives_restart_in_spins_sqlite_layout() {
+    let dir = scratch_dir("sqlite");
+    let db = dir.join("sqlite_key_value.db");
+    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db)).await.unwrap();
+    assert_eq!(get(&app, "/caller/x?op=kv-set&label=default&key=kept&value=yes").await.0, 200);
+    app.shutdown().await;
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let value: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store='default' AND key='kept'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(value, b"yes");
+    drop(conn);
+
+    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db)).await.unwrap();
+    assert_eq!(get(&app, "/caller/x?op=kv-get&label=default&key=kept").await.1, "yes");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn increment_is_atomic_under_concurrency() {
+    for in_memory in [true, false] {
+        let dir = scratch_dir("incr");
+        let mut opts = options("127.0.0.1:9").sqlite_path(dir.join("kv.db"));
+        if in_memory {
+            opts = opts.key_value_in_memory();
+        }
+        let app = spin_test_host::start(opts).await.unwrap();
+        let addr = app.addr();
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    for _ in 0..25 {
+                        let (status, n) = request(addr, "/caller/x?op=incr&key=claim", &[]).await;
+                        assert_eq!(status, 200, "{n}");
+                        seen.push(n.parse::<i64>().unwrap());
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for c in clients {
+            all.extend(c.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all, (1..=200).collect::<Vec<i64>>(), "in_memory={in_memory}");
+        app.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variable_precedence_and_templates() {
+    let app = start_in_memory().await;
+    assert_eq!(get(&app, "/caller/x?op=var&name=message").await.1, "hello world");
+    assert_eq!(get(&app, "/caller/x?op=var&name=host").await.1, "127.0.0.1:9");
+    let (status, undefined) = get(&app, "/caller/x?op=var&name=greeting").await;
+    assert_eq!(status, 500);
+    assert!(undefined.contains("Undefined"), "{undefined}");
+    app.shutdown().await;
+
+    // An app-level override beats the default (SPIN_VARIABLE_* sits just below it).
+    let app = spin_test_host::start(
+        options("127.0.0.1:9").variable("greeting", "hi").key_value_in_memory(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get(&app, "/caller/x?op=var&name=message").await.1, "hi world");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_variable_without_value_stops_startup() {
+    let err = spin_test_host::start(AppOptions::new(manifest()).key_value_in_memory())
+        .await
+        .err()
+        .expect("start must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("\"api_host\""), "{msg}");
+    assert!(msg.contains("SPIN_VARIABLE_API_HOST"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifest_errors_name_the_file_and_problem() {
+    for (file, problem) in [("unknown-field.toml", "key_value_store"), ("malformed.toml", "TOML")] {
+        let path = fixture("bad").join(file);
+        let msg = format!("{:#}", spin_test_host::start(AppOptions::new(&path)).await.err().unwrap());
+        assert!(msg.contains(file), "{msg}");
+        assert!(msg.contains(problem) || msg.contains("expected"), "{msg}");
+    }
+    let path = fixture("bad/missing-wasm.toml");
+    let msg = format!("{:#}", spin_test_host::start(AppOptions::new(&path)).await.err().unwrap());
+    assert!(msg.contains("does-not-exist.wasm"), "{msg}");
+    assert!(
+        msg.contains("cargo build --target wasm32-wasip2 --release -p does-not-exist"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_wall_clock_follows_the_test_clock() {
+    let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let clock = TestClock::at(start);
+    let app = spin_test_host::start(options("127.0.0.1:9").key_value_in_memory().clock(clock.clone()))
+        .await
+        .unwrap();
+    assert_eq!(get(&app, "/exact?op=now").await.1, "1700000000");
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(get(&app, "/exact?op=now").await.1, "1700000600");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_runs_on_after_the_response_and_logs_per_component() {
+    let logs = scratch_dir("logs");
+    let app = spin_test_host::start(options("127.0.0.1:9").key_value_in_memory().log_dir(&logs))
+        .await
+        .unwrap();
+    assert_eq!(get(&app, "/caller/x?op=late-write&key=late").await, (202, "accepted".into()));
+    let mut waited = 0;
+    while app.kv("default").get("late").is_none() && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(app.kv("default").get("late").as_deref(), Some(&b"written after response"[..]));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(app.component_log("caller").contains("late write of late done"));
+    let file = std::fs::read_to_string(logs.join("caller_stderr.txt")).unwrap();
+    assert!(file.contains("late write of late done"), "{file}");
+    app.shutdown().await;
+}
