@@ -1,0 +1,126 @@
+//! A provider that fails, hangs or answers garbage: retried on tick until it recovers, then
+//! delivered exactly once; nothing lost.
+
+use std::time::Duration;
+
+use closeloop_e2e::mock::Mode;
+use closeloop_e2e::{Closeloop, DELIVERY_TIMEOUT_MS};
+
+use crate::{open_case, timeline_kinds};
+
+fn slack_delivery(cl: &Closeloop) -> serde_json::Value {
+    cl.records("delivery:")
+        .into_iter()
+        .find(|d| d["channel"] == "slack")
+        .expect("a slack delivery is recorded")
+}
+
+#[tokio::test]
+async fn slack_fails_then_times_out_then_recovers() {
+    let cl = Closeloop::start().await;
+    cl.slack.set_mode(Mode::Status(500, "internal_error"));
+    let (_, case_id) = open_case(&cl, "stay-500", 1, "No hot water").await;
+
+    // First attempt: 500. The delivery is recorded and stays pending.
+    cl.slack.wait_for_requests(1).await;
+    let d = slack_delivery(&cl);
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"], 1);
+    assert!(d["last_error"].as_str().unwrap().contains("500"));
+
+    // A tick before the backoff has passed does not retry.
+    let report = cl.tick().await;
+    assert_eq!(report["dispatch"]["not_due"], 1, "{report}");
+    assert_eq!(cl.slack.received().len(), 1);
+
+    // Second attempt after the backoff: the provider hangs past the timeout.
+    cl.slack
+        .set_mode(Mode::Slow(Duration::from_millis(DELIVERY_TIMEOUT_MS * 4)));
+    cl.clock.advance(Duration::from_secs(120));
+    let report = cl.tick().await;
+    assert_eq!(report["dispatch"]["retrying"], 1, "{report}");
+    let d = slack_delivery(&cl);
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_u64()),
+        (Some("pending"), Some(2))
+    );
+    assert!(d["last_error"].as_str().unwrap().contains("in time"), "{d}");
+
+    // Recovered: the next tick after the backoff delivers, exactly once.
+    cl.slack.set_mode(Mode::Status(200, "ok"));
+    cl.clock.advance(Duration::from_secs(600));
+    let report = cl.tick().await;
+    assert_eq!(report["dispatch"]["delivered"], 1, "{report}");
+    cl.clock.advance(Duration::from_secs(3600));
+    cl.tick().await;
+    assert_eq!(cl.slack.delivered().len(), 1, "delivered exactly once");
+    let d = slack_delivery(&cl);
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_u64()),
+        (Some("delivered"), Some(3))
+    );
+    assert!(
+        !cl.store_snapshot()
+            .keys()
+            .any(|k| k.starts_with("pending:delivery:"))
+    );
+    let kinds = timeline_kinds(&cl.case(&case_id).await);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "delivery-failed").count(),
+        2,
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_honoured_and_garbage_replies_retried() {
+    let cl = Closeloop::start().await;
+    cl.slack.set_mode(Mode::RateLimited(900));
+    open_case(&cl, "stay-429", 0, "Worst stay ever").await;
+    cl.slack.wait_for_requests(1).await;
+    // Retry-After 900 s outweighs the 30 s backoff.
+    cl.clock.advance(Duration::from_secs(600));
+    assert_eq!(cl.tick().await["dispatch"]["not_due"], 1);
+    cl.slack.set_mode(Mode::Malformed);
+    cl.clock.advance(Duration::from_secs(400));
+    assert_eq!(cl.tick().await["dispatch"]["retrying"], 1);
+    assert_eq!(cl.slack.received().len(), 2);
+    cl.slack.set_mode(Mode::Status(200, "ok"));
+    cl.clock.advance(Duration::from_secs(3600));
+    assert_eq!(cl.tick().await["dispatch"]["delivered"], 1);
+    assert_eq!(cl.slack.delivered().len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_and_a_revoked_webhook_dead_lettered() {
+    let refused = closeloop_e2e::mock::refused_url().await;
+    let cl = Closeloop::start_with(|o| o.variable("slack_webhook_url", &refused)).await;
+    cl.webhook.set_mode(Mode::Status(410, "gone"));
+    open_case(&cl, "stay-refused", 2, "Cold room").await;
+    cl.webhook.wait_for_requests(1).await;
+    for _ in 0..50 {
+        if cl.records("delivery:").iter().all(|d| d["attempts"] == 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deliveries = cl.records("delivery:");
+    let slack = deliveries.iter().find(|d| d["channel"] == "slack").unwrap();
+    let hook = deliveries
+        .iter()
+        .find(|d| d["channel"] == "webhook")
+        .unwrap();
+    assert_eq!(
+        slack["status"], "pending",
+        "a refused connection is retried: {slack}"
+    );
+    assert_eq!(
+        hook["status"], "dead-lettered",
+        "410 means the webhook is gone: {hook}"
+    );
+    assert_eq!(
+        cl.records("delivery:").len(),
+        2,
+        "the outbox keeps both records"
+    );
+}

@@ -1,0 +1,110 @@
+//! The customer's link: tampered, expired, reused or stale links are refused with a clear page
+//! and change nothing.
+
+use std::time::Duration;
+
+use closeloop_e2e::Closeloop;
+
+use crate::{answer, link_path, open_case, resolve_and_get_link};
+
+fn assert_refused(r: &closeloop_e2e::client::Response, status: u16, phrase: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text().contains(phrase), "{phrase:?} not in {}", r.text());
+}
+
+#[tokio::test]
+async fn tampered_links_are_refused() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "link-1", 3, "noisy").await;
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    let before = cl.store_snapshot();
+    // Flip one character of the signed claims.
+    let path = link_path(&link);
+    let at = "/v1/confirm/".len() + 5;
+    let mut bytes = path.into_bytes();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("http://x{}", String::from_utf8(bytes).unwrap());
+    assert_refused(
+        &cl.get(&link_path(&tampered), &[]).await,
+        400,
+        "This link is not valid",
+    );
+    assert_refused(
+        &answer(&cl, &tampered, "resolved=yes").await,
+        400,
+        "This link is not valid",
+    );
+    assert_refused(
+        &cl.get("/v1/confirm/not-a-token", &[]).await,
+        400,
+        "This link is not valid",
+    );
+    assert_eq!(cl.store_snapshot(), before);
+}
+
+#[tokio::test]
+async fn expired_links_are_refused() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "link-2", 3, "noisy").await;
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    cl.clock.advance(Duration::from_secs(168 * 3600 + 60));
+    let before = cl.store_snapshot();
+    assert_refused(&cl.get(&link_path(&link), &[]).await, 410, "expired");
+    assert_refused(&answer(&cl, &link, "resolved=yes").await, 410, "expired");
+    assert_eq!(cl.store_snapshot(), before);
+    assert_eq!(
+        cl.case(&case_id).await["case"]["state"],
+        "resolved-awaiting-customer"
+    );
+}
+
+#[tokio::test]
+async fn a_link_works_once() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "link-3", 3, "noisy").await;
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    assert_eq!(answer(&cl, &link, "resolved=yes").await.status, 200);
+    cl.wait_for_state(&case_id, "closed-confirmed").await;
+    let before = cl.store_snapshot();
+    assert_refused(
+        &answer(&cl, &link, "resolved=no").await,
+        410,
+        "already been used",
+    );
+    assert_refused(
+        &cl.get(&link_path(&link), &[]).await,
+        410,
+        "already been used",
+    );
+    assert_eq!(cl.store_snapshot(), before);
+    assert_eq!(cl.case(&case_id).await["case"]["state"], "closed-confirmed");
+}
+
+#[tokio::test]
+async fn bad_answers_are_explained_and_change_nothing() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "link-4", 3, "noisy").await;
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    let before = cl.store_snapshot();
+    assert_refused(
+        &answer(&cl, &link, "score=8").await,
+        400,
+        "Please choose whether",
+    );
+    assert_refused(
+        &answer(&cl, &link, "resolved=yes&score=11").await,
+        400,
+        "one of the numbers shown",
+    );
+    let r = cl
+        .post_raw(&link_path(&link), "application/json", b"{}".to_vec())
+        .await;
+    assert_refused(&r, 415, "Please use the form");
+    assert_eq!(cl.store_snapshot(), before);
+    // The link still works after the refused attempts.
+    assert_eq!(
+        answer(&cl, &link, "resolved=yes&score=10").await.status,
+        200
+    );
+}

@@ -1,0 +1,146 @@
+//! One piece of feedback travels the whole loop, confirmed or reopened by the customer.
+
+use closeloop_e2e::Closeloop;
+
+use crate::{answer, link_path, open_case, resolve_and_get_link, timeline_kinds};
+
+#[tokio::test]
+async fn a_detractor_is_alerted_followed_up_and_confirmed() {
+    let cl = Closeloop::start().await;
+    let comment = "The room by the lift was noisy all night";
+    let (feedback_id, case_id) = open_case(&cl, "stay-1001", 3, comment).await;
+
+    // Exactly one Slack message, carrying the comment and the priority.
+    let slack = cl.slack.wait_for_delivered(1).await;
+    assert_eq!(slack.len(), 1);
+    assert_eq!(slack[0].method, "POST");
+    assert_eq!(slack[0].path, "/services/T000/B000/XXXX");
+    assert_eq!(slack[0].header("content-type"), Some("application/json"));
+    let message = slack[0].json();
+    let text = message.to_string();
+    assert!(text.contains(comment), "{text}");
+    assert!(text.contains("P1"), "{text}");
+    assert!(
+        text.contains(&format!("http://closeloop.test/v1/cases/{case_id}")),
+        "{text}"
+    );
+    assert!(message["blocks"].as_array().is_some_and(|b| !b.is_empty()));
+    assert!(
+        !text.contains("guest42@example.com"),
+        "no email in a shared channel"
+    );
+    // The generic webhook gets the alert too, with an idempotency key.
+    let hook = cl.webhook.wait_for_delivered(1).await;
+    assert_eq!(hook[0].json()["type"], "closeloop.case-opened");
+    assert!(hook[0].header("idempotency-key").is_some());
+
+    // The case is open, most urgent, with its due times.
+    let cases = cl.open_cases().await;
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["id"], case_id.as_str());
+    assert_eq!(cases[0]["priority"], "P1");
+    assert_eq!(cases[0]["state"], "new");
+    let view = cl.case(&case_id).await;
+    assert_eq!(view["feedback"]["id"], feedback_id.as_str());
+    assert!(view["case"]["triage"]["first_response_due"].is_string());
+    assert!(view["case"]["triage"]["resolution_due"].is_string());
+
+    // Acknowledge, note, resolve: the customer gets a message with a signed link.
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case_id}/notes"),
+            Some(serde_json::json!({"text": "Guest says the lift pinged all night"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    assert!(
+        link.starts_with("http://closeloop.test/v1/confirm/"),
+        "{link}"
+    );
+    let to = &cl.customer.delivered()[0].json()["to"];
+    assert_eq!(to["email"], "guest42@example.com");
+    let view = cl.case(&case_id).await;
+    assert!(view["case"]["first_response_at"].is_string());
+
+    // The customer's page asks the question without JavaScript.
+    let page = cl.get(&link_path(&link), &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.header("content-security-policy").is_some());
+    let html = page.text();
+    assert!(html.contains("Is the problem resolved for you?"));
+    assert!(html.contains("Moved the guest to a quiet room"));
+    assert!(!html.contains("<script"));
+
+    // Yes: closed as confirmed, the new score kept, every step on the timeline.
+    let r = answer(
+        &cl,
+        &link,
+        "resolved=yes&score=9&comment=Much+better%2C+thanks",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let view = cl.wait_for_state(&case_id, "closed-confirmed").await;
+    assert_eq!(view["case"]["customer_answer"]["score"]["value"], 9);
+    let kinds = timeline_kinds(&view);
+    for expected in [
+        "feedback-received",
+        "opened",
+        "delivered",
+        "note",
+        "acknowledged",
+        "resolved",
+        "customer-confirmed",
+    ] {
+        assert!(
+            kinds.contains(&expected.to_owned()),
+            "{expected} missing from {kinds:?}"
+        );
+    }
+    let delivered = kinds.iter().filter(|k| *k == "delivered").count();
+    assert_eq!(
+        delivered, 3,
+        "slack, webhook and customer message: {kinds:?}"
+    );
+    assert!(cl.open_cases().await.is_empty());
+    assert_eq!(cl.slack.delivered().len(), 1, "no further alert");
+}
+
+#[tokio::test]
+async fn not_resolved_reopens_the_case_and_alerts_the_owner_again() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "stay-2002", 2, "Breakfast was cold").await;
+    cl.slack.wait_for_delivered(1).await;
+    let link = resolve_and_get_link(&cl, &case_id, 0).await;
+
+    let r = answer(&cl, &link, "resolved=no&comment=Still+cold+today").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("We are on it"));
+    let view = cl.wait_for_state(&case_id, "reopened").await;
+    assert_eq!(view["case"]["reopen_count"], 1);
+
+    let slack = cl.slack.wait_for_delivered(2).await;
+    let again = slack[1].json().to_string();
+    assert!(again.contains("reopened"), "{again}");
+    assert!(again.contains("Alex Guest"), "{again}");
+    let kinds = timeline_kinds(&cl.case(&case_id).await);
+    assert!(kinds.contains(&"reopened".to_owned()), "{kinds:?}");
+    assert_eq!(
+        cl.open_cases().await.len(),
+        1,
+        "the case is back in the inbox"
+    );
+
+    // The reopened case can be worked and resolved again, with a fresh link.
+    let second = resolve_and_get_link(&cl, &case_id, 1).await;
+    assert_ne!(second, link);
+    let r = answer(&cl, &second, "resolved=yes").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    cl.wait_for_state(&case_id, "closed-confirmed").await;
+}
