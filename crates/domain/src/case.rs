@@ -403,6 +403,7 @@ mod tests {
                 first_response_due: t0() + Duration::hours(1),
                 resolution_due: t0() + Duration::hours(24),
                 alert: true,
+                routing: crate::triage::Routing::to_team("cs", true),
                 reasons: vec!["r".into()],
                 triaged_at: t0(),
             },

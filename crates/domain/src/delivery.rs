@@ -226,6 +226,7 @@ mod tests {
                 first_response_due: t0(),
                 resolution_due: t0(),
                 alert: true,
+                routing: crate::triage::Routing::to_team("cs", true),
                 reasons: vec![],
                 triaged_at: t0(),
             },

@@ -69,6 +69,52 @@ impl Priority {
     }
 }
 
+/// How an alert is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryMode {
+    /// Alert as soon as the case opens.
+    Immediate,
+    /// Collect into the recipient's digest.
+    Digest,
+    /// Open the case, alert no one.
+    Suppress,
+}
+
+/// Who owns a case and who is told, and how: the output of routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The owning team.
+    pub team: String,
+    /// The person the case is assigned to, if routing chose one.
+    pub owner: Option<String>,
+    /// Channel names to alert on (`slack`, `webhook`, ...); empty means the team's defaults.
+    pub channels: Vec<String>,
+    /// People told when the case closes.
+    pub watchers: Vec<String>,
+    pub delivery: DeliveryMode,
+    /// The routing rules that matched, in order.
+    pub matched_rules: Vec<String>,
+}
+
+impl Routing {
+    /// The default route: the whole case to `team`, alerted at once or not at all.
+    pub fn to_team(team: &str, alert: bool) -> Self {
+        Routing {
+            team: team.to_owned(),
+            owner: None,
+            channels: Vec::new(),
+            watchers: Vec::new(),
+            delivery: if alert {
+                DeliveryMode::Immediate
+            } else {
+                DeliveryMode::Suppress
+            },
+            matched_rules: Vec::new(),
+        }
+    }
+}
+
 /// What the operator configures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriagePolicy {
@@ -85,6 +131,7 @@ pub struct Triage {
     pub first_response_due: Timestamp,
     pub resolution_due: Timestamp,
     pub alert: bool,
+    pub routing: Routing,
     /// Why: one sentence per rule that shaped the result.
     pub reasons: Vec<String>,
     pub triaged_at: Timestamp,
@@ -171,6 +218,7 @@ pub fn triage(feedback: &Feedback, policy: &TriagePolicy, now: Timestamp) -> Tri
     Triage {
         class,
         priority,
+        routing: Routing::to_team(&policy.default_team, alert),
         team: policy.default_team.clone(),
         first_response_due: feedback.received_at + first,
         resolution_due: feedback.received_at + resolution,
