@@ -13,6 +13,8 @@
 //! P2 alert the owning team at once; P3 and P4 open a case without an alert. Due times count
 //! calendar hours from when closeloop received the feedback, so a re-triage never moves them.
 
+pub mod sentiment;
+
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
