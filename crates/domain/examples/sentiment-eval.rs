@@ -21,9 +21,10 @@ fn workspace() -> PathBuf {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = workspace();
-    let gold = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        root.join("../shared/data/sentiment/amazon-review-snippets.dev.tsv")
-    });
+    let gold = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/data/sentiment/amazon-review-snippets.dev.tsv"));
     let tool = root.join("../shared/tools/sentiment-eval");
     let text = std::fs::read_to_string(&gold)
         .map_err(|e| format!("cannot read {}: {e}", gold.display()))?;
@@ -41,9 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             let mut cols = line.splitn(3, '\t');
-            let (Some(id), Some(_), Some(comment)) = (cols.next(), cols.next(), cols.next())
-            else {
-                return Err(format!("{}:{}: expected id, rating, text", gold.display(), n + 1).into());
+            let (Some(id), Some(_), Some(comment)) = (cols.next(), cols.next(), cols.next()) else {
+                return Err(
+                    format!("{}:{}: expected id, rating, text", gold.display(), n + 1).into(),
+                );
             };
             writeln!(g, "{line}")?;
             writeln!(p, "{id}\t{:.4}", sentiment::score(comment))?;
@@ -56,11 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(sentiment::score(line.rsplit('\t').next().unwrap_or("")));
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("model: lexicon-and-rules (closeloop_domain::triage::sentiment), {n} comments scored in {:.1} ms", secs * 1e3);
+    println!(
+        "model: lexicon-and-rules (closeloop_domain::triage::sentiment), {n} comments scored in {:.1} ms",
+        secs * 1e3
+    );
     for (name, g, p) in files {
-        let output = Command::new(&tool).arg(&g).arg(&p).output().map_err(|e| {
-            format!("cannot run {} (python3 needed): {e}", tool.display())
-        })?;
+        let output = Command::new(&tool)
+            .arg(&g)
+            .arg(&p)
+            .output()
+            .map_err(|e| format!("cannot run {} (python3 needed): {e}", tool.display()))?;
         if !output.status.success() {
             return Err(String::from_utf8_lossy(&output.stderr).into_owned().into());
         }

@@ -14,6 +14,9 @@
 //! calendar hours from when closeloop received the feedback, so a re-triage never moves them.
 
 pub mod sentiment;
+pub mod signals;
+pub mod text;
+pub mod topics;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};

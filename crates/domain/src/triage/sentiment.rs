@@ -50,30 +50,155 @@ const PATTERN_ADJECTIVES: &str = include_str!("../../data/pattern_adjectives.tsv
 const FEEDBACK_LEXICON: &str = include_str!("../../data/feedback_lexicon.tsv");
 
 const NEGATIONS: &[&str] = &[
-    "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't", "aren't",
-    "can't", "couldn't", "daren't", "didn't", "doesn't", "dont", "hadnt", "hasnt", "havent",
-    "isnt", "mightnt", "mustnt", "neither", "don't", "hadn't", "hasn't", "haven't", "isn't",
-    "mightn't", "mustn't", "neednt", "needn't", "never", "none", "nope", "nor", "not", "nothing",
-    "nowhere", "oughtnt", "shant", "shouldnt", "uhuh", "wasnt", "werent", "oughtn't", "shan't",
-    "shouldn't", "uh-uh", "wasn't", "weren't", "without", "wont", "wouldnt", "won't", "wouldn't",
-    "rarely", "seldom", "despite",
+    "aint",
+    "arent",
+    "cannot",
+    "cant",
+    "couldnt",
+    "darent",
+    "didnt",
+    "doesnt",
+    "ain't",
+    "aren't",
+    "can't",
+    "couldn't",
+    "daren't",
+    "didn't",
+    "doesn't",
+    "dont",
+    "hadnt",
+    "hasnt",
+    "havent",
+    "isnt",
+    "mightnt",
+    "mustnt",
+    "neither",
+    "don't",
+    "hadn't",
+    "hasn't",
+    "haven't",
+    "isn't",
+    "mightn't",
+    "mustn't",
+    "neednt",
+    "needn't",
+    "never",
+    "none",
+    "nope",
+    "nor",
+    "not",
+    "nothing",
+    "nowhere",
+    "oughtnt",
+    "shant",
+    "shouldnt",
+    "uhuh",
+    "wasnt",
+    "werent",
+    "oughtn't",
+    "shan't",
+    "shouldn't",
+    "uh-uh",
+    "wasn't",
+    "weren't",
+    "without",
+    "wont",
+    "wouldnt",
+    "won't",
+    "wouldn't",
+    "rarely",
+    "seldom",
+    "despite",
 ];
 
 const BOOSTERS_UP: &[&str] = &[
-    "absolutely", "amazingly", "awfully", "completely", "considerable", "considerably",
-    "decidedly", "deeply", "effing", "enormous", "enormously", "entirely", "especially",
-    "exceptional", "exceptionally", "extreme", "extremely", "fabulously", "flipping", "flippin",
-    "frackin", "fracking", "fricking", "frickin", "frigging", "friggin", "fully", "fuckin",
-    "fucking", "fuggin", "fugging", "greatly", "hella", "highly", "hugely", "incredible",
-    "incredibly", "intensely", "major", "majorly", "more", "most", "particularly", "purely",
-    "quite", "really", "remarkably", "so", "substantially", "thoroughly", "total", "totally",
-    "tremendous", "tremendously", "uber", "unbelievably", "unusually", "utter", "utterly", "very",
+    "absolutely",
+    "amazingly",
+    "awfully",
+    "completely",
+    "considerable",
+    "considerably",
+    "decidedly",
+    "deeply",
+    "effing",
+    "enormous",
+    "enormously",
+    "entirely",
+    "especially",
+    "exceptional",
+    "exceptionally",
+    "extreme",
+    "extremely",
+    "fabulously",
+    "flipping",
+    "flippin",
+    "frackin",
+    "fracking",
+    "fricking",
+    "frickin",
+    "frigging",
+    "friggin",
+    "fully",
+    "fuckin",
+    "fucking",
+    "fuggin",
+    "fugging",
+    "greatly",
+    "hella",
+    "highly",
+    "hugely",
+    "incredible",
+    "incredibly",
+    "intensely",
+    "major",
+    "majorly",
+    "more",
+    "most",
+    "particularly",
+    "purely",
+    "quite",
+    "really",
+    "remarkably",
+    "so",
+    "substantially",
+    "thoroughly",
+    "total",
+    "totally",
+    "tremendous",
+    "tremendously",
+    "uber",
+    "unbelievably",
+    "unusually",
+    "utter",
+    "utterly",
+    "very",
 ];
 
 const BOOSTERS_DOWN: &[&str] = &[
-    "almost", "barely", "hardly", "just enough", "kind of", "kinda", "kindof", "kind-of", "less",
-    "little", "marginal", "marginally", "occasional", "occasionally", "partly", "scarce",
-    "scarcely", "slight", "slightly", "somewhat", "sort of", "sorta", "sortof", "sort-of",
+    "almost",
+    "barely",
+    "hardly",
+    "just enough",
+    "kind of",
+    "kinda",
+    "kindof",
+    "kind-of",
+    "less",
+    "little",
+    "marginal",
+    "marginally",
+    "occasional",
+    "occasionally",
+    "partly",
+    "scarce",
+    "scarcely",
+    "slight",
+    "slightly",
+    "somewhat",
+    "sort of",
+    "sorta",
+    "sortof",
+    "sort-of",
 ];
 
 /// A word list compiled from `term TAB value` lines (`#` comments, extra columns ignored).
@@ -176,7 +301,10 @@ impl Sentiment {
             .map(|e| format!("\"{}\" {:+.1}", e.term, e.valence))
             .collect();
         if terms.is_empty() {
-            format!("comment sentiment {polarity} ({:+.2}): no opinion words", self.score)
+            format!(
+                "comment sentiment {polarity} ({:+.2}): no opinion words",
+                self.score
+            )
         } else {
             format!(
                 "comment sentiment {polarity} ({:+.2}): {}",
@@ -210,7 +338,11 @@ fn booster(token: &Token, valence: f64, caps_differ: bool) -> f64 {
     };
     let mut scalar = if valence < 0.0 { -base } else { base };
     if caps_differ && is_upper(&token.text) {
-        scalar += if valence > 0.0 { CAPS_BOOST } else { -CAPS_BOOST };
+        scalar += if valence > 0.0 {
+            CAPS_BOOST
+        } else {
+            -CAPS_BOOST
+        };
     }
     scalar
 }
@@ -291,7 +423,11 @@ fn valences(tokens: &[Token], lexicon: &Lexicon) -> Vec<f64> {
             valence = base * NEGATION_SCALAR;
         }
         if caps_differ && is_upper(&token.text) {
-            valence += if valence > 0.0 { CAPS_BOOST } else { -CAPS_BOOST };
+            valence += if valence > 0.0 {
+                CAPS_BOOST
+            } else {
+                -CAPS_BOOST
+            };
         }
         for back in 1..=3 {
             if i < back || lexicon.get(word(i - back)).is_some() {
