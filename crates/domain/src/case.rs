@@ -406,6 +406,7 @@ mod tests {
                 routing: crate::triage::Routing::to_team("cs", true),
                 reasons: vec!["r".into()],
                 triaged_at: t0(),
+                analysis: Default::default(),
             },
         )
     }
