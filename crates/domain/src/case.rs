@@ -181,6 +181,8 @@ pub enum EventKind {
     Delivered,
     DeliveryFailed,
     DeadLettered,
+    /// The feedback was triaged again (it changed); the case's triage was updated.
+    Retriaged,
 }
 
 /// What an agent or the customer does to a case.

@@ -12,6 +12,7 @@
 //! received the feedback, so a re-triage moves them only if the priority changes.
 
 pub mod calendar;
+pub mod config;
 pub mod policy;
 pub mod routing;
 pub mod sentiment;
@@ -167,10 +168,7 @@ impl Default for TriageConfig {
     fn default() -> Self {
         TriageConfig {
             taxonomy: topics::Taxonomy::new(&[]),
-            rules: routing::RuleSet {
-                join_open_case: true,
-                ..Default::default()
-            },
+            rules: routing::RuleSet::default(),
             calendars: BTreeMap::new(),
         }
     }

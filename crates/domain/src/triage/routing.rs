@@ -20,9 +20,10 @@
 //! `stop: true` ends the evaluation. Conditions read any triage field or customer attribute
 //! ([`FIELDS`], `customer.<attribute>`).
 //!
-//! Two rules are built in and run before the configured ones: the contact-frequency rule (a
-//! new answer from a customer who has an open case joins that case instead of opening a
-//! second one) and the promoter path (a promoter is thanked). Review and referral asks go to
+//! Two rules are built in and run before the configured ones: the contact-frequency rule
+//! (`"join_open_case": true`: a new answer from a customer who has an open case joins that
+//! case instead of opening a second one and alerting again) and the promoter path (a promoter
+//! is thanked). Review and referral asks go to
 //! every customer when enabled, never chosen by the score: asking only happy customers for
 //! reviews ("review gating") misleads readers and breaks review sites' terms, so a rule that
 //! adds an ask under a score, class or sentiment condition is refused.
@@ -194,8 +195,9 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// Contact frequency: a new answer from a customer with an open case joins that case.
-    #[serde(default = "yes")]
+    /// Contact frequency: a new answer from a customer with an open case joins that case
+    /// (off unless configured, so every answer opens its own case by default).
+    #[serde(default)]
     pub join_open_case: bool,
     /// Ask every customer for a review (never chosen by the score).
     #[serde(default)]
@@ -203,10 +205,6 @@ pub struct RuleSet {
     /// Ask every customer for a referral (never chosen by the score).
     #[serde(default)]
     pub referral_ask: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// A rule that can never match, and why.
@@ -549,7 +547,7 @@ pub fn parse(
             default
         }
     };
-    let join_open_case = flag(&mut ck, "join_open_case", true);
+    let join_open_case = flag(&mut ck, "join_open_case", false);
     let review_ask = flag(&mut ck, "review_ask", false);
     let referral_ask = flag(&mut ck, "referral_ask", false);
     let empty = Vec::new();

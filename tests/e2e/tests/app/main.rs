@@ -5,6 +5,7 @@ mod delivery_failures;
 mod idempotency;
 mod links;
 mod the_loop;
+mod triage;
 
 use closeloop_e2e::Closeloop;
 use serde_json::{Value, json};
