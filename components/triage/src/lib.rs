@@ -191,6 +191,8 @@ fn triage_one(
         }
     } else {
         if !round_robin.is_empty() {
+            // One turn per case: a run that stops before the case is written takes another
+            // turn when retried, which skips an owner once and loses nothing.
             let turn = kv.increment(&config::round_robin_key(&triage.team))?;
             if let Some(owner) = routing::take_turn(&round_robin, turn) {
                 triage.assign(owner);
@@ -382,10 +384,7 @@ fn configure(req: &Incoming, what: &str) -> Result<Handled, Problem> {
             kv.put(RULES_KEY, &rules)?;
             json!({"rules": rules.rules.len(), "warnings": warnings})
         }
-        "rules" => json!(
-            kv.get::<RuleSet>(RULES_KEY)?
-                .unwrap_or(load_config(&kv)?.rules)
-        ),
+        "rules" => json!(kv.get::<RuleSet>(RULES_KEY)?.unwrap_or_default()),
         "topics" if put => {
             let custom = config::topics_input(&doc)?;
             kv.put(TOPICS_KEY, &custom)?;

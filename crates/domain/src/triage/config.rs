@@ -219,4 +219,17 @@ mod tests {
         c.id = Some("42".into());
         assert_eq!(customer_identity(&c).as_deref(), Some("id:42"));
     }
+
+    #[test]
+    fn calendar_count_at_the_limit_and_one_past_it() {
+        let one = json!({"time_zone": "UTC", "days": ["mon"], "open": "09:00", "close": "17:00"});
+        let teams = |n: usize| {
+            let map: serde_json::Map<String, Value> =
+                (0..n).map(|i| (format!("team-{i}"), one.clone())).collect();
+            json!({"teams": map})
+        };
+        assert!(calendars_input(&teams(MAX_CALENDARS)).is_ok());
+        let p = calendars_input(&teams(MAX_CALENDARS + 1)).unwrap_err();
+        assert_eq!(p.errors[0].pointer, "/teams");
+    }
 }
