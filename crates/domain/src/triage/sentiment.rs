@@ -234,18 +234,24 @@ static GENERAL: LazyLock<Lexicon> = LazyLock::new(|| Lexicon::from(VADER_LEXICON
 static ADJECTIVES: LazyLock<Lexicon> =
     LazyLock::new(|| Lexicon::from(PATTERN_ADJECTIVES, PATTERN_SCALE));
 
-/// Multi-word terms, each split into words, longest first; shared by both lexicons.
-static PHRASES: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
-    let mut phrases: Vec<Vec<&'static str>> = FEEDBACK_LEXICON
+/// Multi-word terms split into words, indexed by their first word, longest first; shared by
+/// both lexicons.
+static PHRASES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
+    let mut index: HashMap<&'static str, Vec<Vec<&'static str>>> = HashMap::new();
+    let terms = FEEDBACK_LEXICON
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split('\t').next())
         .chain(BOOSTERS_DOWN.iter().copied())
-        .filter(|t| t.contains(' '))
-        .map(|t| t.split(' ').collect())
-        .collect();
-    phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    phrases
+        .filter(|t| t.contains(' '));
+    for term in terms {
+        let words: Vec<&'static str> = term.split(' ').collect();
+        index.entry(words[0]).or_default().push(words);
+    }
+    for phrases in index.values_mut() {
+        phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    }
+    index
 });
 
 static EMOJI: LazyLock<HashMap<char, &'static str>> = LazyLock::new(|| {
@@ -377,8 +383,10 @@ fn tokenize(text: &str) -> Vec<Token> {
     let mut tokens = Vec::with_capacity(words.len());
     let mut i = 0;
     while i < words.len() {
-        let phrase = PHRASES.iter().find(|p| {
-            i + p.len() <= lower.len() && p.iter().zip(&lower[i..]).all(|(a, b)| *a == b)
+        let phrase = PHRASES.get(lower[i].as_str()).and_then(|candidates| {
+            candidates.iter().find(|p| {
+                i + p.len() <= lower.len() && p.iter().zip(&lower[i..]).all(|(a, b)| *a == b)
+            })
         });
         let n = phrase.map_or(1, |p| p.len());
         tokens.push(Token {

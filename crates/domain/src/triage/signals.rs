@@ -4,6 +4,8 @@
 //! Legal and safety threats are the signals no policy may ignore: they always make the case P1
 //! (see [`super::policy`]). Each signal keeps the phrase that raised it, for the reasons.
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use super::sentiment::{Polarity, Sentiment};
@@ -284,17 +286,27 @@ pub struct Found<T> {
     pub because: String,
 }
 
-fn scan<T: Copy>(words: &[String], table: &[(T, &[&str])]) -> Vec<Found<T>> {
+/// A phrase table with its phrases stemmed once.
+type Table<T> = Vec<(T, Vec<Phrase>)>;
+
+fn compile<T: Copy>(table: &[(T, &[&str])]) -> Table<T> {
+    table
+        .iter()
+        .map(|(kind, phrases)| (*kind, phrases.iter().map(|p| Phrase::new(p)).collect()))
+        .collect()
+}
+
+static SIGNAL_TABLE: LazyLock<Table<Signal>> = LazyLock::new(|| compile(SIGNAL_PHRASES));
+static EMOTION_TABLE: LazyLock<Table<Emotion>> = LazyLock::new(|| compile(EMOTION_PHRASES));
+
+fn scan<T: Copy>(words: &[String], table: &Table<T>) -> Vec<Found<T>> {
     table
         .iter()
         .filter_map(|(kind, phrases)| {
-            phrases
-                .iter()
-                .find(|p| Phrase::new(p).found_in(words))
-                .map(|p| Found {
-                    kind: *kind,
-                    because: format!("\"{p}\""),
-                })
+            phrases.iter().find(|p| p.found_in(words)).map(|p| Found {
+                kind: *kind,
+                because: format!("\"{}\"", p.text),
+            })
         })
         .collect()
 }
@@ -306,7 +318,7 @@ pub fn signals(
     class: Option<ScoreClass>,
 ) -> Vec<Found<Signal>> {
     let words = stems(comment);
-    let mut found = scan(&words, SIGNAL_PHRASES);
+    let mut found = scan(&words, &SIGNAL_TABLE);
     let trimmed = comment.trim();
     let first = words.first().map(String::as_str).unwrap_or("");
     if trimmed.contains('?')
@@ -340,7 +352,7 @@ pub fn signals(
 /// The emotions a comment expresses.
 pub fn emotions(comment: &str) -> Vec<Found<Emotion>> {
     let words = stems(comment);
-    let mut found = scan(&words, EMOTION_PHRASES);
+    let mut found = scan(&words, &EMOTION_TABLE);
     // Shouting: several words in capitals with exclamation marks.
     let shouted = comment
         .split_whitespace()
