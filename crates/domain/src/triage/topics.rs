@@ -542,7 +542,7 @@ mod tests {
             name: String::new(),
             phrases: vec!["a".into(); MAX_PHRASES_PER_TOPIC],
         };
-        assert!(validate(&[many.clone()], "/t").is_empty());
+        assert!(validate(std::slice::from_ref(&many), "/t").is_empty());
         let too_many = TopicRule {
             phrases: vec!["a".into(); MAX_PHRASES_PER_TOPIC + 1],
             ..many
