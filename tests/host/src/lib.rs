@@ -261,14 +261,14 @@ pub fn check(manifest: &Path, runtime_config: Option<&Path>) -> anyhow::Result<M
                 );
             }
         }
+        // Literal entries are checked now; templates once variables resolve (in `start`).
         for entry in &comp.allowed_outbound_hosts {
-            let template = variables::Template::parse(entry)
+            variables::Template::parse(entry)
                 .with_context(|| format!("component {id:?}: allowed_outbound_hosts {entry:?}"))?;
             if !entry.contains("{{") {
-                allowed_hosts::AllowedHosts::parse(&[entry.clone()])
+                allowed_hosts::AllowedHosts::parse(std::slice::from_ref(entry))
                     .with_context(|| format!("component {id:?}"))?;
             }
-            drop(template);
         }
     }
     Ok(manifest)
@@ -283,7 +283,7 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
         None => RuntimeConfig::default(),
     };
     let state_dir = match &rc.state_dir {
-        Some(dir) => dir.as_ref().map(|d| std::path::absolute(d)).transpose()?,
+        Some(dir) => dir.as_ref().map(std::path::absolute).transpose()?,
         None => Some(manifest.dir.join(".spin")),
     };
     let log_dir = match (&opts.log_dir, &rc.log_dir) {
@@ -378,9 +378,11 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component {id:?} ({}) cannot be linked", source.display()))?;
-        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-            format!("component {id:?} does not export wasi:http/incoming-handler@0.2")
-        })?;
+        let pre = ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("component {id:?} does not export wasi:http/incoming-handler@0.2")
+            })?;
         let allowed = decl
             .allowed_outbound_hosts
             .iter()
@@ -450,16 +452,18 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             };
             let app = serving.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        let req = req.map(|b| {
-                            b.map_err(wasmtime_wasi_http::p2::hyper_request_error)
-                                .boxed_unsync()
-                        });
-                        Ok::<_, std::convert::Infallible>(app.handle(req, client).await)
-                    }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let req = req.map(|b| {
+                                b.map_err(wasmtime_wasi_http::p2::hyper_request_error)
+                                    .boxed_unsync()
+                            });
+                            Ok::<_, std::convert::Infallible>(app.handle(req, client).await)
+                        }
+                    },
+                );
                 let _ = http1::Builder::new()
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service)
