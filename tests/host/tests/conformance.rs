@@ -56,7 +56,10 @@ async fn request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16
         .await
         .unwrap();
     tokio::spawn(conn);
-    let mut req = hyper::Request::get(path).header("host", format!("{addr}"));
+    let mut req = hyper::Request::get(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", format!("{addr}"));
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -192,13 +195,8 @@ async fn client_spin_headers_come_first_and_spin_values_last() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn private_route_is_404_outside_and_reachable_by_chaining() {
+async fn chained_request_sees_the_synthetic_route_and_headers() {
     let app = start_in_memory().await;
-    // No route reaches "private": "/..." belongs to "root", so ask for the private component
-    // id directly as a Host to prove a client cannot pose as a chaining host.
-    let (_, echo) = request(app.addr(), "/x", &[]).await;
-    assert_eq!(header(&echo, "spin-matched-route").unwrap(), "/...");
-
     let url = "http://private.spin.internal/chained/path?q=1";
     let (status, body) = get(&app, &format!("/caller/go?op=fetch&url={url}")).await;
     assert_eq!(status, 200, "{body}");
@@ -217,9 +215,84 @@ async fn private_route_is_404_outside_and_reachable_by_chaining() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn private_only_app_answers_404() {
-    let app = start_in_memory().await;
+async fn private_route_is_404_outside_and_reachable_by_chaining() {
+    // The conformance app's "/..." catch-all would answer every path, so this app has none.
+    manifest();
+    let app = spin_test_host::start(
+        AppOptions::new(fixture("private/spin.toml"))
+            .log_dir(scratch_dir("logs"))
+            .key_value_in_memory(),
+    )
+    .await
+    .unwrap();
     assert!(app.routes().iter().all(|(c, _)| c != "private"));
+    for path in ["/", "/private", "/chained/path", "/..."] {
+        assert_eq!(get(&app, path).await.0, 404, "{path}");
+    }
+    // A client cannot pose as a chaining caller through the Host header either.
+    let (status, _) = request(app.addr(), "/x", &[("host", "private.spin.internal")]).await;
+    assert_eq!(status, 404);
+
+    let url = "http://private.spin.internal/chained/path";
+    let (status, body) = get(&app, &format!("/caller/go?op=fetch&url={url}")).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = body.strip_prefix("200 ").expect(&body);
+    assert_eq!(header(echo, "spin-path-info").unwrap(), "/chained/path");
+    app.shutdown().await;
+}
+
+/// A loopback receiver that waits `delay` before it answers 200.
+async fn slow_receiver(delay: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"late"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_byte_timeout_fails_in_the_guest() {
+    // closeloop's deliveries rely on this: a provider slower than the request's timeout must
+    // fail the attempt (to be retried by the outbox), not hold the instance.
+    let delay = Duration::from_millis(1500);
+    let receiver = slow_receiver(delay).await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let url = format!("http://{receiver}/slow");
+    let started = std::time::Instant::now();
+    let (status, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch-timeout&first_byte_ms=200&url={url}"),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::ConnectionReadTimeout")
+    );
+    assert!(took < delay, "the timeout fired after {took:?}");
+
+    // The same receiver within a longer timeout answers: the failure above was the timeout.
+    let (status, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch-timeout&first_byte_ms=10000&url={url}"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "200"));
     app.shutdown().await;
 }
 
