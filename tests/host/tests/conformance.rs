@@ -95,6 +95,49 @@ fn header(echo: &str, name: &str) -> Option<String> {
         .next_back()
 }
 
+/// A loopback receiver answering every request with the `Host` header it got.
+async fn host_echo_receiver() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                    let host = req
+                        .headers()
+                        .get_all("host")
+                        .iter()
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        host,
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_requests_carry_one_host_header_from_the_url() {
+    let receiver = host_echo_receiver().await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let (_, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch&url=http://{receiver}/hook"),
+    )
+    .await;
+    assert_eq!(body, format!("200 {receiver}"));
+    app.shutdown().await;
+}
+
 /// A loopback receiver answering every request with `body`.
 async fn mock_receiver(body: &'static str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
