@@ -2,8 +2,9 @@
 //!
 //! Environment variables and the working directory (where `.env` is read) are per process, and
 //! tests share one, so variable precedence is pinned here with the environment set only for the
-//! child. The same goes for `up` (its printed routes, its exit on a bad start) and for `build`
-//! (which `rustup` it finds on `PATH`).
+//! child. The same goes for `up` (its printed routes, its exit on a bad start), for `build`
+//! (which `rustup` it finds on `PATH`), and for two `up` processes sharing one Redis, the
+//! literal stand-in for two Spin replicas.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -319,4 +320,67 @@ fn build_adds_the_wasm_target_only_when_rustup_lacks_it() {
         build_with_fake_rustup(None),
         ["cargo build --target wasm32-wasip2"]
     );
+}
+
+#[test]
+fn two_host_processes_share_one_redis_like_two_spin_replicas() {
+    let Some(redis) = spin_test_host::RedisServer::start() else {
+        return;
+    };
+    let manifest = built_fixture("conformance/spin.toml");
+    let dir = scratch_dir("replicas");
+    let rc = runtime_config(
+        &dir,
+        &format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
+    );
+    let replica = || {
+        let mut cmd = host(&dir);
+        cmd.arg("up")
+            .arg("-f")
+            .arg(&manifest)
+            .args(["--listen", "127.0.0.1:0", "--runtime-config-file"])
+            .arg(&rc)
+            .env("SPIN_VARIABLE_API_HOST", "127.0.0.1:9");
+        let child = Child::spawn(cmd, &dir);
+        let (base, _) = child.serving(5);
+        (child, base)
+    };
+    let (_a, a) = replica();
+    let (_b, b) = replica();
+
+    assert_eq!(
+        get(&a, "/caller/x?op=kv-set&label=default&key=k&value=from-a").0,
+        200
+    );
+    assert_eq!(
+        get(&b, "/caller/x?op=kv-get&label=default&key=k"),
+        (200, "from-a".into())
+    );
+    // Increments from four threads, alternating processes: one count each, none lost.
+    let mut counts: Vec<i64> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (a, b) = (&a, &b);
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let base = if (t + i) % 2 == 0 { a } else { b };
+                            let (status, n) = get(base, "/caller/x?op=incr&key=n");
+                            assert_eq!(status, 200, "{n}");
+                            n.parse().unwrap()
+                        })
+                        .collect::<Vec<i64>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    counts.sort();
+    assert_eq!(counts, (1..=100).collect::<Vec<i64>>());
 }

@@ -95,6 +95,49 @@ fn header(echo: &str, name: &str) -> Option<String> {
         .next_back()
 }
 
+/// A loopback receiver answering every request with the `Host` header it got.
+async fn host_echo_receiver() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                    let host = req
+                        .headers()
+                        .get_all("host")
+                        .iter()
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        host,
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_requests_carry_one_host_header_from_the_url() {
+    let receiver = host_echo_receiver().await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let (_, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch&url=http://{receiver}/hook"),
+    )
+    .await;
+    assert_eq!(body, format!("200 {receiver}"));
+    app.shutdown().await;
+}
+
 /// A loopback receiver answering every request with `body`.
 async fn mock_receiver(body: &'static str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -531,4 +574,101 @@ async fn guest_runs_on_after_the_response_and_logs_per_component() {
     let file = std::fs::read_to_string(logs.join("caller_stderr.txt")).unwrap();
     assert!(file.contains("late write of late done"), "{file}");
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_is_shared_by_two_apps_as_by_two_spin_replicas() {
+    let Some(redis) = spin_test_host::RedisServer::start() else {
+        return;
+    };
+    let dir = scratch_dir("redis");
+    let rc = dir.join("runtime-config.toml");
+    // Two labels on one server: on Redis, as in Spin, labels do not namespace keys.
+    std::fs::write(
+        &rc,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{0}\"\n\
+             [key_value_store.other]\ntype = \"redis\"\nurl = \"{0}\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let start = || spin_test_host::start(options("127.0.0.1:9").runtime_config_file(&rc));
+    let (a, b) = (start().await.unwrap(), start().await.unwrap());
+
+    assert_eq!(
+        get(
+            &a,
+            "/caller/x?op=kv-set&label=default&key=shared&value=from-a"
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        get(&b, "/caller/x?op=kv-get&label=default&key=shared")
+            .await
+            .1,
+        "from-a"
+    );
+    assert_eq!(a.kv("other").get("shared").as_deref(), Some(&b"from-a"[..]));
+
+    // Increments spread over both apps: INCRBY on the server, nothing lost or repeated.
+    let addrs = [a.addr(), b.addr()];
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addrs[i % 2];
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..25 {
+                    let (status, n) = request(addr, "/caller/x?op=incr&key=claim", &[]).await;
+                    assert_eq!(status, 200, "{n}");
+                    seen.push(n.parse::<i64>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(all, (1..=200).collect::<Vec<i64>>());
+    // Spin's Redis store keeps a counter as decimal text (SQLite: 8 little-endian bytes).
+    assert_eq!(a.kv("default").get("claim").as_deref(), Some(&b"200"[..]));
+    assert_eq!(a.kv("default").keys(), ["claim", "shared"]);
+    a.shutdown().await;
+    b.shutdown().await;
+
+    // The data lives in Redis, not in the host: a restarted app reads it.
+    let a = start().await.unwrap();
+    assert_eq!(
+        get(&a, "/caller/x?op=kv-get&label=default&key=shared")
+            .await
+            .1,
+        "from-a"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloud_store_types_are_checked_but_not_served() {
+    let dir = scratch_dir("cloud");
+    let rc = dir.join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        "[key_value_store.default]\ntype = \"aws_dynamo\"\nregion = \"eu-west-1\"\ntable = \"closeloop\"\n",
+    )
+    .unwrap();
+    spin_test_host::check(&manifest(), Some(&rc)).unwrap();
+    let err = spin_test_host::start(options("127.0.0.1:9").runtime_config_file(&rc))
+        .await
+        .err()
+        .expect("start must fail");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("aws_dynamo") && msg.contains("cannot serve"),
+        "{msg}"
+    );
 }
