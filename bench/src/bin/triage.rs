@@ -74,10 +74,11 @@ fn sample_feedback(i: usize, comment: &str) -> Feedback {
             email: None,
             name: None,
             phone: None,
-            attributes: json!({"tier": if i % 5 == 0 { "enterprise" } else { "standard" }})
-                .as_object()
-                .cloned()
-                .unwrap(),
+            attributes:
+                json!({"tier": if i.is_multiple_of(5) { "enterprise" } else { "standard" }})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
         },
         score: Some(Score {
             kind: ScoreKind::Nps,
