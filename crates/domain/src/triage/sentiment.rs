@@ -15,7 +15,8 @@
 //! Two departures from VADER, both general properties of feedback rather than of any data set:
 //! negative words weigh [`NEGATIVITY_WEIGHT`] times as much as positive ones (a complaint that
 //! mentions one nice thing is still a complaint), and when the general lexicon knows no word
-//! of the comment the adjective lexicon alone decides. Sources and licences: `data/NOTICE.md`.
+//! of the comment the adjective lexicon alone decides (and when the adjective lexicon knows
+//! none, the general score counts at its [`GENERAL_SHARE`], so such comments read milder). Sources and licences: `data/NOTICE.md`.
 //! `cargo run -p closeloop-domain --example sentiment-eval` prints the model's figures against
 //! the human-rated development set.
 

@@ -303,10 +303,13 @@ fn scan<T: Copy>(words: &[String], table: &Table<T>) -> Vec<Found<T>> {
     table
         .iter()
         .filter_map(|(kind, phrases)| {
-            phrases.iter().find(|p| p.found_in(words)).map(|p| Found {
-                kind: *kind,
-                because: format!("\"{}\"", p.text),
-            })
+            phrases
+                .iter()
+                .find(|p| p.found_unnegated_in(words))
+                .map(|p| Found {
+                    kind: *kind,
+                    because: format!("\"{}\"", p.text),
+                })
         })
         .collect()
 }
@@ -436,5 +439,8 @@ mod tests {
         assert_eq!(emo("Thanks to Dana at reception"), vec![Emotion::Gratitude]);
         assert_eq!(emo("WE ARE STILL HERE!"), vec![Emotion::Anger]);
         assert!(emo("Checked in at noon").is_empty());
+        // Negated phrases do not count.
+        assert!(emo("The food was not great").is_empty());
+        assert!(!sig("I do not want a refund, just an apology").contains(&Signal::RefundRequest));
     }
 }
