@@ -124,6 +124,15 @@ impl Principal {
         }
     }
 
+    /// Records the key holder as the actor of `action` (a personal key cannot act as someone
+    /// else); the shared token's callers keep the `by` they gave.
+    pub fn attribute(&self, mut action: crate::case::Action) -> crate::case::Action {
+        if let (Some(name), Some(by)) = (&self.name, action.actor_mut()) {
+            *by = name.clone();
+        }
+        action
+    }
+
     /// The actor recorded for an action: the key holder, or whoever the shared token's caller
     /// says they are.
     pub fn actor(&self, by: String) -> String {

@@ -275,6 +275,13 @@ pub struct CaseFilter {
 }
 
 impl CaseFilter {
+    /// Parses a raw query string (`state=open&priority=P1`).
+    pub fn from_query(query: &str) -> Result<Self, Vec<FieldError>> {
+        Self::parse(
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
+    }
+
     pub fn parse(
         params: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, Vec<FieldError>> {

@@ -310,6 +310,19 @@ impl Action {
         }
     }
 
+    /// Who is acting, for the actions a person takes.
+    pub fn actor_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Assign { by, .. }
+            | Self::Acknowledge { by, .. }
+            | Self::LogOutreach { by, .. }
+            | Self::Resolve { by, .. }
+            | Self::CloseWithoutContact { by, .. }
+            | Self::AddWatcher { by, .. } => Some(by),
+            Self::CustomerAnswer(_) | Self::ExpireUnconfirmed { .. } => None,
+        }
+    }
+
     /// The states this action may start from.
     pub fn allowed_from(&self) -> &'static [CaseState] {
         match self {

@@ -19,6 +19,7 @@ use client::{Response, request};
 use mock::MockReceiver;
 
 pub const AGENT_TOKEN: &str = "agent-token-for-tests";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const TICK_TOKEN: &str = "tick-token-for-tests";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
@@ -64,6 +65,7 @@ impl Closeloop {
             .clock(clock.clone())
             .variable("internal_token", INTERNAL_TOKEN)
             .variable("agent_token", AGENT_TOKEN)
+            .variable("admin_token", ADMIN_TOKEN)
             .variable("tick_token", TICK_TOKEN)
             .variable("link_signing_key", LINK_KEY)
             .variable("slack_webhook_url", &slack.url("/services/T000/B000/XXXX"))
@@ -114,7 +116,36 @@ impl Closeloop {
 
     /// An agent API call with the agent token.
     pub async fn agent(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {AGENT_TOKEN}");
+        self.call_as(AGENT_TOKEN, method, path, body).await
+    }
+
+    /// An admin API call with the bootstrap admin token.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Creates a personal API key through the admin API and returns it.
+    pub async fn new_key(&self, name: &str, role: &str) -> String {
+        let r = self
+            .admin(
+                "POST",
+                "/v1/admin/keys",
+                Some(json!({"name": name, "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["key"].as_str().expect("a key").to_owned()
+    }
+
+    /// A call with `Authorization: Bearer <token>` (a JSON body when given).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let auth = format!("Bearer {token}");
         let mut headers = vec![("authorization", auth.as_str())];
         if body.is_some() {
             headers.push(("content-type", "application/json"));
