@@ -48,6 +48,19 @@ impl Closeloop {
 
     /// Like [`Closeloop::start`], with extra options (variables, say).
     pub async fn start_with(extra: impl FnOnce(AppOptions) -> AppOptions) -> Closeloop {
+        Self::start_on(None, extra).await
+    }
+
+    /// Like [`Closeloop::start`], on a SQLite store file at `path`: Spin's default backend,
+    /// whose real I/O lets racing requests overlap as they do under `spin up`.
+    pub async fn start_on_sqlite(path: &std::path::Path) -> Closeloop {
+        Self::start_on(Some(path.to_owned()), |o| o).await
+    }
+
+    async fn start_on(
+        sqlite: Option<PathBuf>,
+        extra: impl FnOnce(AppOptions) -> AppOptions,
+    ) -> Closeloop {
         let manifest = manifest();
         tokio::task::spawn_blocking({
             let manifest = manifest.clone();
@@ -60,8 +73,12 @@ impl Closeloop {
         let slack = MockReceiver::start().await;
         let webhook = MockReceiver::start().await;
         let customer = MockReceiver::start().await;
-        let options = AppOptions::new(&manifest)
-            .key_value_in_memory()
+        let options = AppOptions::new(&manifest);
+        let options = match sqlite {
+            Some(path) => options.sqlite_path(path),
+            None => options.key_value_in_memory(),
+        };
+        let options = options
             .clock(clock.clone())
             .variable("internal_token", INTERNAL_TOKEN)
             .variable("agent_token", AGENT_TOKEN)

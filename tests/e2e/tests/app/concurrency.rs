@@ -14,9 +14,15 @@ fn count(kinds: &[String], kind: &str) -> usize {
     kinds.iter().filter(|k| *k == kind).count()
 }
 
-#[tokio::test]
+/// Multi-threaded and on SQLite, so that the racing requests' components run truly in parallel
+/// with real store I/O between reading the case and writing it (on the default single-threaded
+/// runtime with the in-memory store each request runs to completion alone, and this test could
+/// not fail: checked by removing the claim).
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn of_many_agents_acknowledging_and_resolving_at_once_one_wins() {
-    let cl = Closeloop::start().await;
+    let db = std::env::temp_dir().join(format!("closeloop-race-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let cl = Closeloop::start_on_sqlite(&db).await;
     let (_, case_id) = open_case(&cl, "race-1", 3, "noisy").await;
 
     let path_acknowledge = format!("/v1/cases/{case_id}/acknowledge");
