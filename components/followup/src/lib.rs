@@ -213,16 +213,18 @@ fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem>
     let mut cases: Vec<Case> = kv.records_with_prefix::<Case>(keys::CASE)?;
     cases.retain(|c| filter.matches(c, now));
     api::sort_by_urgency(&mut cases);
-    let total = cases.len();
-    cases.truncate(filter.limit);
+    // Counted over every matching case, listed up to the limit.
     let mut summaries = Vec::with_capacity(cases.len());
     for case in &cases {
         let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
         summaries.push(CaseSummary::new(case, feedback.as_ref(), now));
     }
+    let total = summaries.len();
+    let recovered = summaries.iter().filter(|s| s.recovered_detractor).count();
+    summaries.truncate(filter.limit);
     Ok(Reply::json(
         200,
-        &json!({"cases": summaries, "total": total}),
+        &json!({"cases": summaries, "total": total, "recovered_detractors": recovered}),
     ))
 }
 

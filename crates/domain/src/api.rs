@@ -408,6 +408,9 @@ pub struct CaseSummary {
     pub customer: String,
     pub comment_excerpt: Option<String>,
     pub opened_at: Timestamp,
+    /// The score the customer gave when answering the follow-up, if any.
+    pub new_score: Option<String>,
+    pub recovered_detractor: bool,
 }
 
 impl CaseSummary {
@@ -432,6 +435,12 @@ impl CaseSummary {
                 e
             }),
             opened_at: case.opened_at,
+            new_score: case
+                .customer_answer
+                .as_ref()
+                .and_then(|a| a.score)
+                .map(|s| s.label()),
+            recovered_detractor: case.recovered_detractor(feedback.and_then(|f| f.score)),
         }
     }
 }

@@ -402,6 +402,20 @@ impl Case {
         }
     }
 
+    /// A detractor whose new score, given when confirming the fix, is no longer a detractor's:
+    /// the measure of the inner loop working. `original` is the feedback's score.
+    pub fn recovered_detractor(&self, original: Option<crate::score::Score>) -> bool {
+        use crate::score::ScoreClass;
+        let new = self.customer_answer.as_ref().and_then(|a| a.score);
+        matches!(
+            (original.map(|s| s.class()), new.map(|s| s.class())),
+            (
+                Some(ScoreClass::Detractor),
+                Some(ScoreClass::Passive | ScoreClass::Promoter)
+            )
+        )
+    }
+
     /// Seconds from opening to the first response, once there was one.
     pub fn first_response_secs(&self) -> Option<i64> {
         self.first_response_at
@@ -863,6 +877,33 @@ mod tests {
             Some(OutreachChannel::InPerson)
         );
         assert_eq!(OutreachOutcome::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_detractor_who_scores_again_higher_is_recovered() {
+        use crate::score::{Score, ScoreKind};
+        let nps = |value| Score {
+            kind: ScoreKind::Nps,
+            value,
+            scale: 10,
+        };
+        let answered = |new: Option<i64>| {
+            let c = step(&case(), resolve(), 1).unwrap();
+            let a = Action::CustomerAnswer(CustomerAnswer {
+                resolved: true,
+                score: new.map(nps),
+                comment: None,
+                answered_at: t0(),
+            });
+            step(&c, a, 2).unwrap()
+        };
+        assert!(answered(Some(7)).recovered_detractor(Some(nps(3))));
+        assert!(!answered(Some(6)).recovered_detractor(Some(nps(3))));
+        assert!(!answered(None).recovered_detractor(Some(nps(3))));
+        assert!(
+            !answered(Some(10)).recovered_detractor(Some(nps(8))),
+            "not a detractor"
+        );
     }
 
     #[test]

@@ -117,6 +117,9 @@ async fn a_case_is_assigned_worked_and_its_watchers_told_when_it_closes() {
         view["case"]["customer_answer"]["score"]["value"], 9,
         "the new score is kept"
     );
+    let all = cl.agent("GET", "/v1/cases?state=all", None).await.json();
+    assert_eq!(all["recovered_detractors"], 1, "{all}");
+    assert_eq!(all["cases"][0]["new_score"], "NPS 9/10");
 }
 
 /// Resolves an in-progress case (no acknowledge: it is past that) and returns the link.

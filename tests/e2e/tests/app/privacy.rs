@@ -122,6 +122,14 @@ async fn export_then_erase_leaves_no_trace_and_keeps_the_counts() {
             "{needle} survived the erasure: {found:#?}"
         );
     }
+    // No component ever logged the customer's contact details or name.
+    for component in ["ingest", "triage", "dispatch", "followup"] {
+        let log = cl.app.component_log(component);
+        assert!(!log.is_empty(), "{component} logs");
+        for needle in [NAME, EMAIL, PHONE] {
+            assert!(!log.contains(needle), "{needle} in the {component} log");
+        }
+    }
     // The counts and the other customer stay.
     let all = cl.agent("GET", "/v1/cases?state=all", None).await.json();
     assert_eq!(all["total"], 3);
