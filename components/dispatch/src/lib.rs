@@ -15,7 +15,7 @@ use closeloop_edge::domain::delivery::{
 use closeloop_edge::domain::envelope::Pending;
 use closeloop_edge::domain::feedback::Feedback;
 use closeloop_edge::domain::message::{self, MessageContext};
-use closeloop_edge::domain::notice::{Notice, NoticeKind};
+use closeloop_edge::domain::notice::Notice;
 use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::domain::{Timestamp, ids, keys};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
@@ -241,9 +241,8 @@ fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
         .get::<Feedback>(&keys::feedback(&case.feedback_id))
         .map_err(load_error)?
         .ok_or_else(|| missing("the feedback"))?;
-    if delivery.kind == NoticeKind::CustomerFollowUp
-        && case.state != CaseState::ResolvedAwaitingCustomer
-    {
+    // Followup (issue 8): reminders are customer messages too, obsolete once the case moved on.
+    if delivery.kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer {
         return Err(AttemptError::Obsolete(format!(
             "the case is {}",
             case.state.as_str()

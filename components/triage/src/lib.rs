@@ -9,10 +9,12 @@
 //! Feedback triaged again (it changed) updates its case's triage and alerts no one a second
 //! time; a new answer from a customer with an open case joins that case (contact frequency).
 //!
-//! Public routes (admin token): `POST /v1/triage/preview` triages a sample without storing
+//! Public routes (role admin: a personal admin key or the bootstrap `admin_token`): `POST /v1/triage/preview` triages a sample without storing
 //! anything; `GET`/`PUT /v1/admin/triage/{rules,topics,calendars}` read and replace the
 //! configuration, each its own record.
 
+use closeloop_edge::access::authenticate;
+use closeloop_edge::domain::access::Role;
 use closeloop_edge::domain::case::{Case, CaseEvent, EventKind};
 use closeloop_edge::domain::envelope::{Pending, Ref};
 use closeloop_edge::domain::feedback::Feedback;
@@ -74,6 +76,8 @@ fn internal(req: &Incoming) -> Result<(), Problem> {
     req.require_bearer(&stage::internal_token()?)
 }
 
+/// The admin role, through a personal key or the bootstrap `admin_token` (see
+/// `closeloop_edge::access`).
 fn admin(req: &Incoming, methods: &[Method]) -> Result<(), Problem> {
     if !methods.contains(&req.method) {
         let names: Vec<String> = methods
@@ -82,7 +86,7 @@ fn admin(req: &Incoming, methods: &[Method]) -> Result<(), Problem> {
             .collect();
         return Err(http::method_not_allowed(&names.join(", ")));
     }
-    req.require_bearer(&vars::required("admin_token")?)
+    authenticate(req, &Kv::open()?)?.require(Role::Admin, "the triage configuration API")
 }
 
 fn policy() -> TriagePolicy {

@@ -50,6 +50,12 @@ impl MessageContext<'_> {
                 "{} reopened: {who} says it is not resolved",
                 self.case.triage.priority.as_str()
             ),
+            // Followup (issue 8): the watchers' notice.
+            NoticeKind::CaseClosed => format!(
+                "{} case {}: feedback from {who}",
+                self.case.triage.priority.as_str(),
+                self.case.state.as_str()
+            ),
             _ => format!(
                 "{} feedback from {who}: {}",
                 self.case.triage.priority.as_str(),
@@ -101,6 +107,12 @@ pub fn slack_alert(ctx: &MessageContext) -> Value {
     blocks.push(json!({"type": "context", "elements": [
         {"type": "mrkdwn", "text": slack_escape(&triage.reasons.join(" · "))}
     ]}));
+    if ctx.notice.kind == NoticeKind::CaseClosed {
+        let watchers = slack_escape(&watchers(ctx.case).join(", "));
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": format!("Watchers: {watchers}")}
+        ]}));
+    }
     blocks.push(json!({"type": "actions", "elements": [
         {"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Open case"},
          "url": ctx.case_url(), "action_id": "open_case"}
@@ -109,6 +121,17 @@ pub fn slack_alert(ctx: &MessageContext) -> Value {
         "text": format!("{headline}: {}", ctx.case_url()),
         "blocks": blocks,
     })
+}
+
+/// Everyone told when the case closes: the routing's watchers and those added on the case.
+pub fn watchers(case: &Case) -> Vec<String> {
+    let mut all = case.triage.routing.watchers.clone();
+    for w in &case.watchers {
+        if !all.contains(w) {
+            all.push(w.clone());
+        }
+    }
+    all
 }
 
 /// The generic alert webhook's JSON body.
@@ -126,6 +149,7 @@ pub fn webhook_alert(ctx: &MessageContext) -> Value {
             "first_response_due": triage.first_response_due,
             "resolution_due": triage.resolution_due,
             "reasons": triage.reasons,
+            "watchers": watchers(ctx.case),
         },
         "feedback": {
             "id": ctx.feedback.id,
@@ -155,16 +179,24 @@ pub fn customer_follow_up(ctx: &MessageContext) -> Value {
         .as_ref()
         .map(|r| r.summary.as_str())
         .unwrap_or("we have worked on it");
-    let text = format!(
-        "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
-         {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
-    );
+    let reminder = ctx.notice.kind == NoticeKind::CustomerReminder;
+    let text = if reminder {
+        format!(
+            "{greeting}\n\nA short reminder: we worked on the problem you told us about \
+             ({summary}). Is it resolved for you? One click tells us: {link}\n"
+        )
+    } else {
+        format!(
+            "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
+             {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
+        )
+    };
     json!({
-        "type": "closeloop.customer-follow-up",
+        "type": format!("closeloop.{}", ctx.notice.kind.as_str()),
         "notice_id": ctx.notice.id,
         "case_id": ctx.case.id,
         "to": {"id": customer.id, "name": customer.name, "email": customer.email, "phone": customer.phone},
-        "subject": "Did we fix it?",
+        "subject": if reminder { "A reminder: did we fix it?" } else { "Did we fix it?" },
         "text": text,
         "link": link,
     })
@@ -279,6 +311,34 @@ mod tests {
                 .unwrap()
                 .contains("https://cl.example/v1/confirm/t")
         );
+    }
+
+    #[test]
+    fn reminders_and_closures_say_what_they_are() {
+        let (feedback, mut case) = fixture("noisy");
+        let notice = Notice::customer_reminder(&case, "L".into(), case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        let v = customer_follow_up(&ctx);
+        assert_eq!(v["type"], "closeloop.customer-reminder");
+        assert_eq!(v["subject"], "A reminder: did we fix it?");
+        case.watchers = vec!["gm <@U1>".into()];
+        case.state = crate::case::CaseState::ClosedConfirmed;
+        let notice = Notice::case_closed(&case, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        assert_eq!(webhook_alert(&ctx)["case"]["watchers"][0], "gm <@U1>");
+        let slack = slack_alert(&ctx).to_string();
+        assert!(slack.contains("P1 case closed-confirmed"), "{slack}");
+        assert!(slack.contains("Watchers: gm &lt;@U1&gt;"), "{slack}");
     }
 
     #[test]

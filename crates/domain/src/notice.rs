@@ -19,6 +19,10 @@ pub enum NoticeKind {
     CaseReopened,
     /// Ask the customer whether the problem is solved.
     CustomerFollowUp,
+    /// Followup (issue 8): the one reminder to a customer who has not answered.
+    CustomerReminder,
+    /// Followup (issue 8): tell the case's watchers it closed.
+    CaseClosed,
 }
 
 impl NoticeKind {
@@ -27,12 +31,20 @@ impl NoticeKind {
             Self::CaseOpened => "case-opened",
             Self::CaseReopened => "case-reopened",
             Self::CustomerFollowUp => "customer-follow-up",
+            Self::CustomerReminder => "customer-reminder",
+            Self::CaseClosed => "case-closed",
         }
     }
 
     /// Whether the notice goes to the team (alert channels) rather than the customer.
     pub fn is_alert(self) -> bool {
-        !matches!(self, Self::CustomerFollowUp)
+        !self.is_customer_message()
+    }
+
+    /// Whether the notice is a message to the customer (subject to the contact rules, and
+    /// obsolete once the case no longer awaits the customer).
+    pub fn is_customer_message(self) -> bool {
+        matches!(self, Self::CustomerFollowUp | Self::CustomerReminder)
     }
 }
 
@@ -44,6 +56,9 @@ pub struct Notice {
     pub created_at: Timestamp,
     /// For a customer follow-up: the signed confirmation link.
     pub link: Option<String>,
+    /// Not to be delivered before this time (the customer's quiet hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
 }
 
 impl Notice {
@@ -64,6 +79,7 @@ impl Notice {
             kind,
             created_at: now,
             link,
+            not_before: None,
         }
     }
 
@@ -74,6 +90,28 @@ impl Notice {
     /// The alert for the case's latest reopening.
     pub fn case_reopened(case: &Case, now: Timestamp) -> Self {
         Self::new(case, NoticeKind::CaseReopened, case.reopen_count, now, None)
+    }
+
+    /// The one reminder for the case's latest resolution, with a fresh link.
+    pub fn customer_reminder(case: &Case, link: String, now: Timestamp) -> Self {
+        Self::new(
+            case,
+            NoticeKind::CustomerReminder,
+            case.round,
+            now,
+            Some(link),
+        )
+    }
+
+    /// Tells the watchers the case closed (a case closes once).
+    pub fn case_closed(case: &Case, now: Timestamp) -> Self {
+        Self::new(case, NoticeKind::CaseClosed, 0, now, None)
+    }
+
+    /// Holds the notice until `at` (quiet hours).
+    pub fn hold_until(mut self, at: Option<Timestamp>) -> Self {
+        self.not_before = at;
+        self
     }
 
     /// The customer message for the case's latest resolution.

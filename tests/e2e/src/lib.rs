@@ -20,9 +20,9 @@ use client::{Response, request};
 use mock::MockReceiver;
 
 pub const AGENT_TOKEN: &str = "agent-token-for-tests";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const TICK_TOKEN: &str = "tick-token-for-tests";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
-pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
 /// The provider timeout the app runs with in tests: short, so a hung mock fails fast.
 pub const DELIVERY_TIMEOUT_MS: u64 = 1_000;
@@ -57,6 +57,20 @@ impl Closeloop {
         ]
         .map(Arc::new);
         Self::launch(clock, mocks, |o| extra(o.key_value_in_memory())).await
+    }
+
+    /// Like [`Closeloop::start`], on a SQLite store file at `path`: Spin's default backend,
+    /// whose real I/O lets racing requests overlap as they do under `spin up`.
+    pub async fn start_on_sqlite(path: &Path) -> Closeloop {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        let path = path.to_owned();
+        Self::launch(clock, mocks, move |o| o.sqlite_path(path)).await
     }
 
     /// `n` replicas of the app, each on a host of its own, sharing what replicas behind one
@@ -103,8 +117,8 @@ impl Closeloop {
             .clock(clock.clone())
             .variable("internal_token", INTERNAL_TOKEN)
             .variable("agent_token", AGENT_TOKEN)
-            .variable("tick_token", TICK_TOKEN)
             .variable("admin_token", ADMIN_TOKEN)
+            .variable("tick_token", TICK_TOKEN)
             .variable("link_signing_key", LINK_KEY)
             .variable("slack_webhook_url", &slack.url("/services/T000/B000/XXXX"))
             .variable("alert_webhook_url", &webhook.url("/alerts"))
@@ -154,18 +168,36 @@ impl Closeloop {
 
     /// An agent API call with the agent token.
     pub async fn agent(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {AGENT_TOKEN}");
-        let mut headers = vec![("authorization", auth.as_str())];
-        if body.is_some() {
-            headers.push(("content-type", "application/json"));
-        }
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        request(method, &self.url(path), &headers, body).await
+        self.call_as(AGENT_TOKEN, method, path, body).await
     }
 
-    /// A triage admin or preview call with the admin token.
+    /// An admin API call with the bootstrap admin token.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {ADMIN_TOKEN}");
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Creates a personal API key through the admin API and returns it.
+    pub async fn new_key(&self, name: &str, role: &str) -> String {
+        let r = self
+            .admin(
+                "POST",
+                "/v1/admin/keys",
+                Some(json!({"name": name, "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["key"].as_str().expect("a key").to_owned()
+    }
+
+    /// A call with `Authorization: Bearer <token>` (a JSON body when given).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let auth = format!("Bearer {token}");
         let mut headers = vec![("authorization", auth.as_str())];
         if body.is_some() {
             headers.push(("content-type", "application/json"));

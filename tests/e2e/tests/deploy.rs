@@ -90,6 +90,7 @@ async fn a_stage_url_with_a_path_stops_startup() {
             .key_value_in_memory()
             .variable("internal_token", "t")
             .variable("agent_token", "t")
+            .variable("admin_token", "t")
             .variable("tick_token", "t")
             .variable("link_signing_key", "0123456789abcdef")
             .variable("triage_url", "https://closeloop.example.com/base"),

@@ -128,9 +128,10 @@ async fn invalid_rules_are_refused_with_their_json_path_and_never_matching_ones_
     cl.admin("DELETE", "/v1/admin/triage/rules", None)
         .await
         .problem(405);
+    // An agent's credential is known but its role is too low.
     cl.agent("GET", "/v1/admin/triage/rules", None)
         .await
-        .problem(401);
+        .problem(403);
 }
 
 #[tokio::test]
