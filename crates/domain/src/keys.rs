@@ -18,6 +18,8 @@ pub const DELIVERY: &str = "delivery:";
 pub const PENDING_TRIAGE: &str = "pending:triage:";
 pub const PENDING_NOTICE: &str = "pending:notice:";
 pub const PENDING_DELIVERY: &str = "pending:delivery:";
+pub const CONNECTION: &str = "connection:";
+pub const SOURCE_EVENT: &str = "source-event:";
 
 pub fn feedback(id: &str) -> String {
     format!("{FEEDBACK}{id}")
@@ -61,6 +63,22 @@ pub fn pending_delivery(delivery_id: &str) -> String {
     format!("{PENDING_DELIVERY}{delivery_id}")
 }
 
+/// A source connection (survey platform settings and secrets).
+pub fn connection(id: &str) -> String {
+    format!("{CONNECTION}{id}")
+}
+
+/// One platform event of one response: `response` and `event` are digests of the platform's
+/// ids, which may hold any characters.
+pub fn source_event(connection_id: &str, response: &str, event: &str) -> String {
+    format!("{SOURCE_EVENT}{connection_id}:{response}:{event}")
+}
+
+/// The prefix of every event of one response.
+pub fn source_events_of(connection_id: &str, response: &str) -> String {
+    format!("{SOURCE_EVENT}{connection_id}:{response}:")
+}
+
 /// Claimed by whoever moves a case on from `version`.
 pub fn case_claim(case_id: &str, version: u64) -> String {
     format!("claim:case:{case_id}:{version}")
@@ -96,6 +114,12 @@ mod tests {
             case_claim(id, u64::MAX),
             delivery_claim(id, u32::MAX),
             link_claim(id),
+            connection(id),
+            source_event(
+                id,
+                &crate::ids::digest(&["r/1"]),
+                &crate::ids::digest(&["e?1"]),
+            ),
         ] {
             assert!(key.len() <= 255, "{key}");
             assert!(!key.contains(['/', '\\', '?', '#']), "{key}");

@@ -16,6 +16,8 @@
 //! - [`api`]: the agent API's strict inputs and its views of cases.
 //! - [`problem`]: RFC 9457 problem details, one stable `type` per error.
 //! - [`ids`] and [`auth`]: sortable identifiers and constant-time secret comparison.
+//! - [`sources`]: survey platforms' webhooks (verified per platform), source connections and
+//!   their field mappings.
 
 pub mod api;
 pub mod auth;
@@ -31,6 +33,7 @@ pub mod notice;
 pub mod page;
 pub mod problem;
 pub mod score;
+pub mod sources;
 pub mod triage;
 
 /// Time in closeloop: UTC, passed in by the caller.

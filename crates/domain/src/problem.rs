@@ -38,6 +38,8 @@ pub enum ProblemKind {
     InvalidTransition,
     Conflict,
     StoreUnavailable,
+    /// A survey platform's API did not answer usably (ingest fetches responses from some).
+    UpstreamUnavailable,
     Internal,
 }
 
@@ -53,7 +55,7 @@ impl ProblemKind {
             Self::UnsupportedMediaType => 415,
             Self::InvalidRequest => 422,
             Self::Internal => 500,
-            Self::StoreUnavailable => 503,
+            Self::StoreUnavailable | Self::UpstreamUnavailable => 503,
         }
     }
 
@@ -71,6 +73,7 @@ impl ProblemKind {
             Self::InvalidTransition => "invalid-transition",
             Self::Conflict => "conflict",
             Self::StoreUnavailable => "store-unavailable",
+            Self::UpstreamUnavailable => "upstream-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -88,6 +91,7 @@ impl ProblemKind {
             Self::InvalidTransition => "The case cannot make that change now",
             Self::Conflict => "Someone else changed this first",
             Self::StoreUnavailable => "Storage is unavailable; try again",
+            Self::UpstreamUnavailable => "The survey platform's API did not answer; try again",
             Self::Internal => "Internal error",
         }
     }
