@@ -281,24 +281,41 @@ impl Mapping {
     }
 }
 
-/// The score an answer gives under automatic mapping: the first NPS, CSAT, CES or rating
-/// question, else the first 0-10 scale (read as NPS) or 1-N scale (read as a rating).
+/// The score under automatic mapping: an NPS question first, then CSAT, CES or rating (in
+/// that order, whatever order the answers came in), else a 0-10 scale (read as NPS), a 1-N
+/// scale (read as a rating), or a scale whose title asks whether they would recommend.
 fn auto_score(answers: &[Answer]) -> Option<(&Answer, ScoreKind, Option<i64>)> {
-    let typed = answers.iter().find_map(|a| match a.kind {
-        AnswerKind::Nps => Some((a, ScoreKind::Nps, Some(10))),
-        AnswerKind::Csat => Some((a, ScoreKind::Csat, a.max)),
-        AnswerKind::Ces => Some((a, ScoreKind::Ces, Some(7))),
-        AnswerKind::Rating => Some((a, ScoreKind::Rating, a.max)),
-        _ => None,
-    });
-    typed.or_else(|| {
-        answers.iter().find_map(|a| match (a.kind, a.min, a.max) {
+    let by_kind = |kind: AnswerKind| answers.iter().find(|a| a.kind == kind);
+    if let Some(a) = by_kind(AnswerKind::Nps) {
+        return Some((a, ScoreKind::Nps, Some(10)));
+    }
+    for (kind, score_kind) in [
+        (AnswerKind::Csat, ScoreKind::Csat),
+        (AnswerKind::Ces, ScoreKind::Ces),
+        (AnswerKind::Rating, ScoreKind::Rating),
+    ] {
+        if let Some(a) = by_kind(kind) {
+            let scale = if kind == AnswerKind::Ces {
+                Some(7)
+            } else {
+                a.max
+            };
+            return Some((a, score_kind, scale));
+        }
+    }
+    answers.iter().find_map(|a| {
+        let recommend = a.label.as_deref().is_some_and(|l| {
+            let l = l.to_lowercase();
+            l.contains("recommend") || l.contains("nps")
+        });
+        match (a.kind, a.min, a.max) {
             (AnswerKind::Scale, Some(0), Some(10)) => Some((a, ScoreKind::Nps, Some(10))),
             (AnswerKind::Scale, _, Some(max)) if (3..=10).contains(&max) => {
                 Some((a, ScoreKind::Rating, Some(max)))
             }
+            (AnswerKind::Scale, _, None) if recommend => Some((a, ScoreKind::Nps, Some(10))),
             _ => None,
-        })
+        }
     })
 }
 
