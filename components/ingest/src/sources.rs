@@ -92,11 +92,19 @@ fn duplicate(
         return Ok(None);
     }
     log.field("duplicate", true);
+    let ref_key = keys::feedback_ref(&feedback::dedup_digest(&c.source, response_id));
+    if let Some(existing) = kv.get::<Ref>(&ref_key)? {
+        log.field("feedback_id", existing.id.clone());
+        let body = json!({"feedback_id": existing.id, "status": "duplicate"});
+        return Ok(Some(Reply::json(200, &body).into()));
+    }
+    // The event was stored but its feedback never written (a crash in between): finish now.
     let id = converge(kv, c, &rd, response_id, clock::now())?;
     log.field("feedback_id", id.clone());
-    Ok(Some(
-        Reply::json(200, &json!({"feedback_id": id, "status": "duplicate"})).into(),
-    ))
+    let reply = Reply::json(200, &json!({"feedback_id": id, "status": "duplicate"}));
+    Ok(Some(Handled::then(reply, move || {
+        crate::hand_to_triage(&id)
+    })))
 }
 
 fn fetch(

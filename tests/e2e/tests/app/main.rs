@@ -4,6 +4,7 @@ mod bad_input;
 mod delivery_failures;
 mod idempotency;
 mod links;
+mod sources;
 mod the_loop;
 
 use closeloop_e2e::Closeloop;
