@@ -9,7 +9,7 @@ use closeloop_edge::domain::keys;
 use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::domain::sources::Connection;
 use closeloop_edge::domain::sources::connection::{
-    ConnectionInput, MAX_ADMIN_BODY_BYTES, MAX_CONNECTIONS, MappingInput, RotateInput,
+    ConnectionInput, MAX_ADMIN_BODY_BYTES, MappingInput, RotateInput, check_room,
 };
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
@@ -49,14 +49,7 @@ pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Hand
         }
         ([], Method::Post) => {
             let input: ConnectionInput = req.json()?;
-            if kv.keys_with_prefix(keys::CONNECTION)?.len() >= MAX_CONNECTIONS {
-                return Err(Problem::new(
-                    ProblemKind::Conflict,
-                    format!(
-                        "there are already {MAX_CONNECTIONS} connections; delete unused ones first"
-                    ),
-                ));
-            }
+            check_room(kv.keys_with_prefix(keys::CONNECTION)?.len())?;
             let c = input
                 .validate(clock::new_id(now), now)
                 .map_err(Problem::invalid)?;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use closeloop_edge::domain::envelope::{Pending, Ref};
 use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::domain::sources::{
-    self, Connection, Delivery, FetchRequest, MAX_EVENTS_PER_RESPONSE, MAX_FETCHED_BYTES, Parsed,
-    Platform, SourceEvent, SourceResponse, response,
+    self, Connection, Delivery, FetchRequest, MAX_FETCHED_BYTES, Parsed, Platform, SourceEvent,
+    SourceResponse, response,
 };
 use closeloop_edge::domain::{Timestamp, feedback, ids, keys};
 use closeloop_edge::http::{Handled, Incoming, Reply};
@@ -194,15 +194,7 @@ fn store(
     let (rd, ed) = digests(c, &r.response_id, &r.event_id);
     let mapped = response::to_feedback(&r, &c.mapping, &c.source, now).map_err(Problem::invalid)?;
     let prior = kv.keys_with_prefix(&keys::source_events_of(&c.id, &rd))?;
-    if prior.len() >= MAX_EVENTS_PER_RESPONSE {
-        return Err(Problem::new(
-            ProblemKind::InvalidRequest,
-            format!(
-                "response {} already has {MAX_EVENTS_PER_RESPONSE} events; no more are taken",
-                r.response_id
-            ),
-        ));
-    }
+    sources::check_event_count(prior.len(), &r.response_id)?;
     let ref_key = keys::feedback_ref(&feedback::dedup_digest(&mapped.source, &mapped.external_id));
     let id = match kv.get::<Ref>(&ref_key)? {
         Some(existing) => existing.id,

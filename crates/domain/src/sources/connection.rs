@@ -178,6 +178,17 @@ impl Connection {
     }
 }
 
+/// Refuses a new connection when `existing` already reach [`MAX_CONNECTIONS`].
+pub fn check_room(existing: usize) -> Result<(), crate::problem::Problem> {
+    if existing >= MAX_CONNECTIONS {
+        return Err(crate::problem::Problem::new(
+            crate::problem::ProblemKind::Conflict,
+            format!("there are already {MAX_CONNECTIONS} connections; delete unused ones first"),
+        ));
+    }
+    Ok(())
+}
+
 fn secret(errors: &mut Vec<FieldError>, pointer: &str, v: Option<String>) -> Option<String> {
     let v = v?;
     let n = v.chars().count();
@@ -459,6 +470,12 @@ mod tests {
         assert!(shown.contains("fingerprint"), "{shown}");
         assert!(shown.contains("https://api.surveymonkey.com"), "{shown}");
         assert_eq!(c.view("http://x").webhook_url, "http://x/v1/sources/c1");
+    }
+
+    #[test]
+    fn connections_at_and_past_the_limit() {
+        assert!(check_room(MAX_CONNECTIONS - 1).is_ok());
+        assert_eq!(check_room(MAX_CONNECTIONS).unwrap_err().status(), 409);
     }
 
     #[test]

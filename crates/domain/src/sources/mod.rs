@@ -184,6 +184,19 @@ pub struct FetchRequest {
     pub sequence: i64,
 }
 
+/// Refuses another event for a response that already has `prior` events.
+pub fn check_event_count(prior: usize, response_id: &str) -> Result<(), Problem> {
+    if prior >= MAX_EVENTS_PER_RESPONSE {
+        return Err(Problem::new(
+            ProblemKind::InvalidRequest,
+            format!(
+                "response {response_id} already has {MAX_EVENTS_PER_RESPONSE} events; no more are taken"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A payload that is not what the platform sends: 400, and the platform may retry (harmless).
 pub fn malformed(detail: impl Into<String>) -> Problem {
     Problem::new(ProblemKind::MalformedJson, detail)

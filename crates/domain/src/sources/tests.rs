@@ -588,6 +588,40 @@ fn the_mapping_can_name_the_customer_fields() {
     };
 }
 
+#[test]
+fn events_per_response_at_and_past_the_limit() {
+    assert!(check_event_count(MAX_EVENTS_PER_RESPONSE - 1, "r").is_ok());
+    assert_eq!(
+        check_event_count(MAX_EVENTS_PER_RESPONSE, "r")
+            .unwrap_err()
+            .status(),
+        422
+    );
+}
+
+fn jotform_form(n: usize) -> Vec<u8> {
+    let b = "----WebKitFormBoundaryclose1oop";
+    let part = |name: &str, value: &str| {
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let mut out = part("submissionID", "581");
+    out.push_str(&part("rawRequest", "{\"q1_comment\":\"late\"}"));
+    for i in 2..n {
+        out.push_str(&part(&format!("extra{i}"), "x"));
+    }
+    out.push_str(&format!("--{b}--\r\n"));
+    out.into_bytes()
+}
+
+#[test]
+fn jotform_parts_at_and_past_the_limit() {
+    let c = connection(Platform::Jotform, json!({}));
+    let h = signed(Platform::Jotform, b"", now());
+    assert!(deliver(&c, &h, &jotform_form(jotform::MAX_PARTS)).is_ok());
+    let e = deliver(&c, &h, &jotform_form(jotform::MAX_PARTS + 1)).unwrap_err();
+    assert!(e.contains("parts"), "{e}");
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()

@@ -772,3 +772,93 @@ async fn admin_api_creates_lists_rotates_remaps_and_deletes_without_showing_secr
         );
     }
 }
+
+#[tokio::test]
+async fn racing_events_of_one_response_end_in_the_complete_feedback() {
+    let cl = Closeloop::start().await;
+    let id = connect(&cl, json!({"platform": "delighted", "url_token": TOKEN})).await;
+    let path = format!("/v1/sources/{id}/{TOKEN}");
+    let json_ct = vec![("content-type", "application/json".to_owned())];
+    let created: Value = serde_json::from_slice(&fixture("delighted-created.json")).unwrap();
+    let updated: Value = serde_json::from_slice(&fixture("delighted-updated.json")).unwrap();
+    // Eight responses, each with its created and updated events (and a redelivery of each)
+    // posted all at once.
+    let mut posts = Vec::new();
+    for n in 0..8 {
+        for (event, v) in [("c", &created), ("u", &updated)] {
+            let mut v = v.clone();
+            v["event_data"]["id"] = json!(format!("race-{n}"));
+            v["event_id"] = json!(format!("race-{n}-{event}"));
+            for _ in 0..2 {
+                posts.push(post(&cl, &path, &json_ct, v.to_string().into_bytes()));
+            }
+        }
+    }
+    for r in futures::future::join_all(posts).await {
+        assert!(matches!(r.status, 200 | 202), "{} {}", r.status, r.text());
+    }
+    cl.settle().await;
+    cl.tick().await;
+    cl.settle().await;
+    let feedback = cl.records("feedback:");
+    assert_eq!(feedback.len(), 8);
+    for f in &feedback {
+        assert_eq!(f["comment"], "Implementation took far too long", "{f}");
+        assert_eq!(f["score"]["value"], 2);
+    }
+    assert_eq!(cl.records("case:").len(), 8);
+    cl.slack.wait_for_delivered(8).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(cl.slack.received().len(), 8, "one alert per response");
+}
+
+#[tokio::test]
+async fn webhook_and_admin_bodies_at_and_past_their_limits() {
+    let cl = Closeloop::start().await;
+    let id = connect(
+        &cl,
+        json!({"platform": "typeform", "signing_secret": SECRET}),
+    )
+    .await;
+    let path = format!("/v1/sources/{id}");
+    // closeloop_domain::sources::MAX_WEBHOOK_BYTES
+    const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+    let at_limit = vec![b' '; MAX_WEBHOOK_BYTES];
+    let r = post(&cl, &path, &typeform_headers(SECRET, &at_limit), at_limit).await;
+    r.problem(400);
+    let past = vec![b' '; MAX_WEBHOOK_BYTES + 1];
+    let r = post(&cl, &path, &typeform_headers(SECRET, &past), past).await;
+    r.problem(413);
+    // closeloop_domain::sources::connection::MAX_ADMIN_BODY_BYTES
+    const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024;
+    let pad = |n: usize| {
+        let base = json!({"platform": "tally", "signing_secret": SECRET, "name": ""}).to_string();
+        let name = "n".repeat(n - base.len());
+        json!({"platform": "tally", "signing_secret": SECRET, "name": name}).to_string()
+    };
+    let auth = format!("Bearer {}", closeloop_e2e::ADMIN_TOKEN);
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let r = request(
+        "POST",
+        &cl.url("/v1/admin/connections"),
+        &h,
+        pad(MAX_ADMIN_BODY_BYTES).into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        r.problem(422)["errors"][0]["pointer"],
+        "/name",
+        "at the limit it is read"
+    );
+    let r = request(
+        "POST",
+        &cl.url("/v1/admin/connections"),
+        &h,
+        pad(MAX_ADMIN_BODY_BYTES + 1).into_bytes(),
+    )
+    .await;
+    r.problem(413);
+}
