@@ -8,7 +8,8 @@ pub mod client;
 pub mod mock;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -35,9 +36,9 @@ pub fn manifest() -> PathBuf {
 pub struct Closeloop {
     pub app: RunningApp,
     pub clock: TestClock,
-    pub slack: MockReceiver,
-    pub webhook: MockReceiver,
-    pub customer: MockReceiver,
+    pub slack: Arc<MockReceiver>,
+    pub webhook: Arc<MockReceiver>,
+    pub customer: Arc<MockReceiver>,
 }
 
 impl Closeloop {
@@ -48,6 +49,48 @@ impl Closeloop {
 
     /// Like [`Closeloop::start`], with extra options (variables, say).
     pub async fn start_with(extra: impl FnOnce(AppOptions) -> AppOptions) -> Closeloop {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        Self::launch(clock, mocks, |o| extra(o.key_value_in_memory())).await
+    }
+
+    /// `n` replicas of the app, each on a host of its own, sharing what replicas behind one
+    /// load balancer share: the key-value store that `runtime_config` names (Redis, say), the
+    /// providers (the same mock receivers) and the wall clock. `extra` adds options per replica.
+    pub async fn start_replicas(
+        n: usize,
+        runtime_config: &Path,
+        extra: impl Fn(usize, AppOptions) -> AppOptions,
+    ) -> Vec<Closeloop> {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        let mut replicas = Vec::with_capacity(n);
+        for i in 0..n {
+            replicas.push(
+                Self::launch(clock.clone(), mocks.clone(), |o| {
+                    extra(i, o.runtime_config_file(runtime_config))
+                })
+                .await,
+            );
+        }
+        replicas
+    }
+
+    async fn launch(
+        clock: TestClock,
+        [slack, webhook, customer]: [Arc<MockReceiver>; 3],
+        options: impl FnOnce(AppOptions) -> AppOptions,
+    ) -> Closeloop {
         let manifest = manifest();
         tokio::task::spawn_blocking({
             let manifest = manifest.clone();
@@ -56,12 +99,7 @@ impl Closeloop {
         .await
         .expect("build task")
         .expect("the components build");
-        let clock = TestClock::at(SystemTime::now());
-        let slack = MockReceiver::start().await;
-        let webhook = MockReceiver::start().await;
-        let customer = MockReceiver::start().await;
-        let options = AppOptions::new(&manifest)
-            .key_value_in_memory()
+        let defaults = AppOptions::new(&manifest)
             .clock(clock.clone())
             .variable("internal_token", INTERNAL_TOKEN)
             .variable("agent_token", AGENT_TOKEN)
@@ -77,7 +115,7 @@ impl Closeloop {
             // Survey platforms' APIs are mocked on loopback.
             .variable("surveymonkey_api_hosts", "http://127.0.0.1:*")
             .variable("qualtrics_api_hosts", "http://127.0.0.1:*");
-        let app = spin_test_host::start(extra(options))
+        let app = spin_test_host::start(options(defaults))
             .await
             .expect("the app starts");
         Closeloop {
