@@ -52,7 +52,9 @@ fn connection(platform: Platform, now: Timestamp) -> Connection {
         .unwrap()
 }
 
-fn h(pairs: Vec<(&str, String)>) -> Vec<(String, Vec<u8>)> {
+type Headers = Vec<(String, Vec<u8>)>;
+
+fn h(pairs: Vec<(&str, String)>) -> Headers {
     pairs
         .into_iter()
         .map(|(n, v)| (n.to_owned(), v.into_bytes()))
@@ -60,10 +62,7 @@ fn h(pairs: Vec<(&str, String)>) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The body, headers and (for fetched platforms) API answer of one delivery.
-fn delivery(
-    platform: Platform,
-    now: Timestamp,
-) -> (Vec<u8>, Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
+fn delivery(platform: Platform, now: Timestamp) -> (Vec<u8>, Headers, Option<Vec<u8>>) {
     let ts = now.timestamp();
     let json_ct = ("content-type", "application/json".to_owned());
     match platform {

@@ -356,12 +356,17 @@ async fn tally_google_forms_and_jotform_payloads() {
     assert_eq!(j["customer"]["name"], "Casey Nguyen");
 }
 
+/// Path to (status, body).
+type Routes = Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>;
+/// Each request's path and headers.
+type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
 /// A platform API on loopback: answers each path with a fixed status and body, and records
 /// the requests it got.
 struct MockApi {
     port: u16,
-    routes: Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>>,
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    routes: Routes,
+    seen: Seen,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -375,8 +380,8 @@ impl MockApi {
     async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let routes: Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>> = Arc::default();
-        let seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>> = Arc::default();
+        let routes: Routes = Arc::default();
+        let seen: Seen = Arc::default();
         let (r, s) = (routes.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
