@@ -96,10 +96,10 @@ fn triage_one(kv: &Kv, feedback_id: &str, now: Timestamp) -> Result<Option<Outco
         feedback.received_at,
         triage(&feedback, &policy, now),
     );
-    // A case already opened (by an earlier run that stopped before clearing the pending mark)
-    // is kept as it is: agents may have worked on it since.
+    // A case already opened (by an earlier run, or for an earlier event of the same response)
+    // keeps its state and history; only its triage follows the feedback's latest content.
     let case = match kv.get::<Case>(&keys::case(&fresh.id))? {
-        Some(existing) => existing,
+        Some(existing) => retriage(kv, existing, &fresh, now)?,
         None => {
             kv.put(
                 &keys::event(&fresh.id, &received_event_id(&feedback)),
@@ -127,6 +127,54 @@ fn triage_one(kv: &Kv, feedback_id: &str, now: Timestamp) -> Result<Option<Outco
         case_id: case.id,
         notice,
     }))
+}
+
+/// Updates an existing case's triage when updated feedback (a later event of the same
+/// response: a comment after the score, a changed score) triages differently. The change
+/// claims the case's version like any agent action, so it never overwrites an agent's; the
+/// alert notice id is derived from the case, so a re-triage never sends a second alert.
+fn retriage(kv: &Kv, mut case: Case, fresh: &Case, now: Timestamp) -> Result<Case, Problem> {
+    for _ in 0..3 {
+        let (old, new) = (&case.triage, &fresh.triage);
+        if (old.class, old.priority, old.alert, &old.reasons)
+            == (new.class, new.priority, new.alert, &new.reasons)
+        {
+            return Ok(case);
+        }
+        if kv.claim(&keys::case_claim(&case.id, case.version))? {
+            let detail = format!(
+                "re-triaged after the feedback changed: {} to {} ({})",
+                old.priority.as_str(),
+                new.priority.as_str(),
+                new.reasons.join("; ")
+            );
+            let mut next = case.clone();
+            next.triage = fresh.triage.clone();
+            next.version += 1;
+            let event = CaseEvent {
+                id: ids::derived(now, &["retriaged", &case.id, &next.version.to_string()])
+                    .to_string(),
+                case_id: case.id.clone(),
+                at: now,
+                actor: "triage".into(),
+                kind: EventKind::Note,
+                from: None,
+                to: None,
+                detail,
+            };
+            kv.put(&keys::event(&case.id, &event.id), &event)?;
+            kv.put(&keys::case(&case.id), &next)?;
+            return Ok(next);
+        }
+        // Someone moved the case on meanwhile: re-read it and try again.
+        case = kv.get::<Case>(&keys::case(&case.id))?.ok_or_else(|| {
+            Problem::new(ProblemKind::Internal, "a case disappeared during re-triage")
+        })?;
+    }
+    Err(Problem::new(
+        ProblemKind::Conflict,
+        "the case kept changing during re-triage; tick will retry",
+    ))
 }
 
 fn received_event_id(feedback: &Feedback) -> String {

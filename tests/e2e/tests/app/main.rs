@@ -10,6 +10,7 @@ mod lifecycle;
 mod links;
 mod privacy;
 mod roles;
+mod sources;
 mod the_loop;
 
 use closeloop_e2e::Closeloop;
