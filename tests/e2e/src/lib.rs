@@ -24,7 +24,6 @@ pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const TICK_TOKEN: &str = "tick-token-for-tests";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
-pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 /// The provider timeout the app runs with in tests: short, so a hung mock fails fast.
 pub const DELIVERY_TIMEOUT_MS: u64 = 1_000;
 
@@ -127,7 +126,6 @@ impl Closeloop {
             .variable("dispatch_allowed_hosts", "http://127.0.0.1:*")
             .variable("delivery_timeout_ms", &DELIVERY_TIMEOUT_MS.to_string())
             .variable("public_base_url", "http://closeloop.test")
-            .variable("admin_token", ADMIN_TOKEN)
             // Survey platforms' APIs are mocked on loopback.
             .variable("surveymonkey_api_hosts", "http://127.0.0.1:*")
             .variable("qualtrics_api_hosts", "http://127.0.0.1:*");
@@ -203,17 +201,6 @@ impl Closeloop {
         body: Option<Value>,
     ) -> Response {
         let auth = format!("Bearer {token}");
-        let mut headers = vec![("authorization", auth.as_str())];
-        if body.is_some() {
-            headers.push(("content-type", "application/json"));
-        }
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        request(method, &self.url(path), &headers, body).await
-    }
-
-    /// An admin API call with the admin token.
-    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {ADMIN_TOKEN}");
         let mut headers = vec![("authorization", auth.as_str())];
         if body.is_some() {
             headers.push(("content-type", "application/json"));
