@@ -3,11 +3,17 @@
 //! It validates strictly, stores the feedback once per (source, external id), marks it pending
 //! for triage, answers `202 Accepted`, and only then hands over to triage, so the sender never
 //! waits on triage and nothing is lost if the hand-over fails (tick re-drives it).
+//!
+//! `POST /v1/sources/{connection_id}[/{url_token}]` takes survey platforms' own webhooks
+//! ([`sources`]) and `/v1/admin/connections` manages their connections ([`admin`]).
+
+mod admin;
+mod sources;
 
 use closeloop_edge::domain::envelope::{Pending, Ref};
 use closeloop_edge::domain::feedback::{self, FeedbackInput};
 use closeloop_edge::domain::keys;
-use closeloop_edge::domain::problem::Problem;
+use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
@@ -20,7 +26,9 @@ const COMPONENT: &str = "ingest";
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    http::serve(COMPONENT, req, out, feedback::MAX_BODY_BYTES, route);
+    // The largest body any route takes; each route checks its own limit.
+    let max = closeloop_edge::domain::sources::MAX_WEBHOOK_BYTES;
+    http::serve(COMPONENT, req, out, max, route);
 }
 
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
@@ -32,11 +40,49 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
                 _ => Err(http::method_not_allowed("POST")),
             }
         }
+        ["v1", "sources", id] => {
+            log.route("/v1/sources/:connection_id");
+            post_only(req, || sources::receive(req, log, id, None))
+        }
+        ["v1", "sources", id, token] => {
+            log.route("/v1/sources/:connection_id/:url_token");
+            post_only(req, || sources::receive(req, log, id, Some(token)))
+        }
+        ["v1", "admin", "connections", rest @ ..] => admin::route(req, log, rest),
         _ => Err(http::not_found(&req.path)),
     }
 }
 
+fn post_only(
+    req: &Incoming,
+    f: impl FnOnce() -> Result<Handled, Problem>,
+) -> Result<Handled, Problem> {
+    match req.method {
+        Method::Post => f(),
+        _ => Err(http::method_not_allowed("POST")),
+    }
+}
+
+/// Hands feedback `id` to triage (after the response has been sent).
+fn hand_to_triage(id: &str) {
+    stage::hand_over_logged(
+        COMPONENT,
+        "triage_url",
+        "http://triage.spin.internal",
+        &format!("/v1/internal/triage/feedback/{id}"),
+    )
+}
+
 fn receive(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
+    if req.body.len() > feedback::MAX_BODY_BYTES {
+        return Err(Problem::new(
+            ProblemKind::PayloadTooLarge,
+            format!(
+                "the body must be at most {} bytes",
+                feedback::MAX_BODY_BYTES
+            ),
+        ));
+    }
     let input: FeedbackInput = req.json()?;
     let now = clock::now();
     let valid = input.validate(now).map_err(Problem::invalid)?;
@@ -57,12 +103,5 @@ fn receive(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     kv.put(&ref_key, &Ref { id: id.clone() })?;
     log.field("feedback_id", id.clone());
     let reply = Reply::json(202, &json!({"feedback_id": id, "status": "accepted"}));
-    Ok(Handled::then(reply, move || {
-        stage::hand_over_logged(
-            COMPONENT,
-            "triage_url",
-            "http://triage.spin.internal",
-            &format!("/v1/internal/triage/feedback/{id}"),
-        )
-    }))
+    Ok(Handled::then(reply, move || hand_to_triage(&id)))
 }

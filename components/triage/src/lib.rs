@@ -36,6 +36,9 @@ use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
 const COMPONENT: &str = "triage";
+/// How often a re-triage re-reads a case that an agent changed meanwhile before leaving it to
+/// tick.
+const RETRIAGE_ATTEMPTS: usize = 3;
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
@@ -173,8 +176,9 @@ fn triage_one(
     let identity = config::customer_identity(&feedback.customer);
     let outcome = if let Some(existing) = kv.get::<Case>(&keys::case(&fresh.id))? {
         // Triaged before: by an earlier run that stopped before clearing the pending mark, or
-        // because the feedback changed. Update the triage, keep the owner, alert no one anew.
-        triage.routing.owner = existing.triage.routing.owner.clone();
+        // because the feedback changed (a later event of the same response). Update the
+        // triage, keep the state, history and owner; the alert notice id is derived from the
+        // case, so no second alert (a first one if the new priority alerts and the old did not).
         let case = retriage(kv, existing, triage, now)?;
         let notice = alert_notice(kv, &case, now)?;
         Outcome {
@@ -246,51 +250,61 @@ fn open_case_of(
         .filter(|c| c.state.is_open()))
 }
 
-/// Writes the case's new triage (claiming its version, like every change of a case) with an
-/// event, unless nothing but the triage time changed.
+/// Writes the case's new triage with an event, unless nothing but the reasons and the triage
+/// time changed. The change claims the case's version like any agent action, so it never
+/// overwrites an agent's: when someone moved the case on meanwhile it is re-read and tried
+/// again, and after [`RETRIAGE_ATTEMPTS`] the pending mark stays for tick. The owner a case
+/// already has is kept.
 fn retriage(
     kv: &Kv,
-    existing: Case,
-    triage: closeloop_edge::domain::triage::Triage,
+    mut case: Case,
+    mut triage: closeloop_edge::domain::triage::Triage,
     now: Timestamp,
 ) -> Result<Case, Problem> {
-    let unchanged = {
-        let mut a = existing.triage.clone();
-        a.triaged_at = triage.triaged_at;
-        a.reasons.clone_from(&triage.reasons);
-        a == triage
-    };
-    if unchanged {
-        return Ok(existing);
+    for _ in 0..RETRIAGE_ATTEMPTS {
+        triage.routing.owner = case.triage.routing.owner.clone();
+        let unchanged = {
+            let mut a = case.triage.clone();
+            a.triaged_at = triage.triaged_at;
+            a.reasons.clone_from(&triage.reasons);
+            a == triage
+        };
+        if unchanged {
+            return Ok(case);
+        }
+        if kv.claim(&keys::case_claim(&case.id, case.version))? {
+            let mut next = case.clone();
+            next.version += 1;
+            let detail = format!(
+                "triaged again after the feedback changed: {} (was {}): {}",
+                triage.priority.as_str(),
+                case.triage.priority.as_str(),
+                triage.reasons.join("; ")
+            );
+            next.triage = triage;
+            let event = CaseEvent {
+                id: ids::derived(now, &["retriaged", &next.id, &next.version.to_string()])
+                    .to_string(),
+                case_id: next.id.clone(),
+                at: now,
+                actor: COMPONENT.into(),
+                kind: EventKind::Retriaged,
+                from: Some(next.state),
+                to: Some(next.state),
+                detail,
+            };
+            kv.put(&keys::event(&next.id, &event.id), &event)?;
+            kv.put(&keys::case(&next.id), &next)?;
+            return Ok(next);
+        }
+        case = kv.get::<Case>(&keys::case(&case.id))?.ok_or_else(|| {
+            Problem::new(ProblemKind::Internal, "a case disappeared during re-triage")
+        })?;
     }
-    if !kv.claim(&keys::case_claim(&existing.id, existing.version))? {
-        return Err(Problem::new(
-            ProblemKind::Conflict,
-            "the case changed while it was re-triaged; the next tick retries",
-        ));
-    }
-    let mut case = existing.clone();
-    case.version += 1;
-    let detail = format!(
-        "triaged again: {} (was {}): {}",
-        triage.priority.as_str(),
-        existing.triage.priority.as_str(),
-        triage.reasons.join("; ")
-    );
-    case.triage = triage;
-    let event = CaseEvent {
-        id: ids::derived(now, &["retriaged", &case.id, &case.version.to_string()]).to_string(),
-        case_id: case.id.clone(),
-        at: now,
-        actor: COMPONENT.into(),
-        kind: EventKind::Retriaged,
-        from: Some(case.state),
-        to: Some(case.state),
-        detail,
-    };
-    kv.put(&keys::event(&case.id, &event.id), &event)?;
-    kv.put(&keys::case(&case.id), &case)?;
-    Ok(case)
+    Err(Problem::new(
+        ProblemKind::Conflict,
+        "the case kept changing during re-triage; tick will retry",
+    ))
 }
 
 /// The case's alert notice, written once (its id is derived from the case): `Some` while

@@ -138,9 +138,62 @@ pub fn dedup_digest(source: &str, external_id: &str) -> String {
     crate::ids::digest(&[source, external_id])
 }
 
+/// Feedback from a source connection, validated like canonical feedback except that the
+/// score may be missing (a response that skipped the score question but left a comment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcedFeedback {
+    pub source: String,
+    pub external_id: String,
+    pub submitted_at: Timestamp,
+    pub customer: Customer,
+    pub score: Option<Score>,
+    pub comment: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+impl SourcedFeedback {
+    /// The feedback as stored under `id` (kept from the first event of the response).
+    pub fn into_feedback(self, id: String, received_at: Timestamp) -> Feedback {
+        Feedback {
+            id,
+            source: self.source,
+            external_id: self.external_id,
+            submitted_at: self.submitted_at,
+            received_at,
+            customer: self.customer,
+            score: self.score,
+            comment: self.comment,
+            metadata: self.metadata,
+        }
+    }
+}
+
 impl FeedbackInput {
     /// Checks every field; `now` bounds `submitted_at`.
     pub fn validate(self, now: Timestamp) -> Result<ValidFeedback, Vec<FieldError>> {
+        let s = self.check(now, true)?;
+        Ok(ValidFeedback {
+            source: s.source,
+            external_id: s.external_id,
+            submitted_at: s.submitted_at,
+            customer: s.customer,
+            score: s.score.expect("a required score was checked"),
+            comment: s.comment,
+            metadata: s.metadata,
+        })
+    }
+
+    /// Checks every field like [`FeedbackInput::validate`], but a missing score is allowed:
+    /// the source adapters decide whether unscored feedback is worth keeping.
+    pub fn validate_sourced(self, now: Timestamp) -> Result<SourcedFeedback, Vec<FieldError>> {
+        self.check(now, false)
+    }
+
+    fn check(
+        self,
+        now: Timestamp,
+        score_required: bool,
+    ) -> Result<SourcedFeedback, Vec<FieldError>> {
         let mut errors = Vec::new();
         let source =
             required_text(&mut errors, "/source", self.source, MAX_SOURCE_CHARS).filter(|s| {
@@ -199,11 +252,12 @@ impl FeedbackInput {
             Some(c) => validate_customer(&mut errors, c),
         };
         let score = match self.score {
-            None => {
+            None if score_required => {
                 errors.push(FieldError::new("/score", "is required"));
                 None
             }
-            Some(s) => validate_score(&mut errors, s),
+            None => Some(None),
+            Some(s) => validate_score(&mut errors, s).map(Some),
         };
         let comment = match self.comment.map(|c| c.trim().to_owned()) {
             Some(c) if c.chars().count() > MAX_COMMENT_CHARS => {
@@ -227,7 +281,7 @@ impl FeedbackInput {
             (Some(source), Some(external_id), Some(submitted_at), Some(customer), Some(score))
                 if errors.is_empty() =>
             {
-                Ok(ValidFeedback {
+                Ok(SourcedFeedback {
                     source,
                     external_id,
                     submitted_at,

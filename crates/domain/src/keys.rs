@@ -42,6 +42,8 @@ pub fn erasure(id: &str) -> String {
 pub fn reminder_claim(case_id: &str, round: u32) -> String {
     format!("claim:reminder:{case_id}:{round}")
 }
+pub const CONNECTION: &str = "connection:";
+pub const SOURCE_EVENT: &str = "source-event:";
 
 pub fn feedback(id: &str) -> String {
     format!("{FEEDBACK}{id}")
@@ -85,6 +87,22 @@ pub fn pending_delivery(delivery_id: &str) -> String {
     format!("{PENDING_DELIVERY}{delivery_id}")
 }
 
+/// A source connection (survey platform settings and secrets).
+pub fn connection(id: &str) -> String {
+    format!("{CONNECTION}{id}")
+}
+
+/// One platform event of one response: `response` and `event` are digests of the platform's
+/// ids, which may hold any characters.
+pub fn source_event(connection_id: &str, response: &str, event: &str) -> String {
+    format!("{SOURCE_EVENT}{connection_id}:{response}:{event}")
+}
+
+/// The prefix of every event of one response.
+pub fn source_events_of(connection_id: &str, response: &str) -> String {
+    format!("{SOURCE_EVENT}{connection_id}:{response}:")
+}
+
 /// Claimed by whoever moves a case on from `version`.
 pub fn case_claim(case_id: &str, version: u64) -> String {
     format!("claim:case:{case_id}:{version}")
@@ -124,6 +142,12 @@ mod tests {
             do_not_contact(&crate::ids::digest(&["email", "a@b.c"])),
             erasure(id),
             reminder_claim(id, u32::MAX),
+            connection(id),
+            source_event(
+                id,
+                &crate::ids::digest(&["r/1"]),
+                &crate::ids::digest(&["e?1"]),
+            ),
         ] {
             assert!(key.len() <= 255, "{key}");
             assert!(!key.contains(['/', '\\', '?', '#']), "{key}");

@@ -19,6 +19,8 @@
 //!   [`access`]: API keys per person and their roles.
 //! - [`followup`]: the reminder and the unconfirmed close; [`contact`]: the customer contact
 //!   rules; [`privacy`]: erasing and exporting a customer's data.
+//! - [`sources`]: survey platforms' webhooks (verified per platform), source connections and
+//!   their field mappings.
 
 pub mod access;
 pub mod api;
@@ -38,6 +40,7 @@ pub mod page;
 pub mod privacy;
 pub mod problem;
 pub mod score;
+pub mod sources;
 pub mod triage;
 
 /// Time in closeloop: UTC, passed in by the caller.

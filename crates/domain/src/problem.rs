@@ -39,6 +39,8 @@ pub enum ProblemKind {
     InvalidTransition,
     Conflict,
     StoreUnavailable,
+    /// A survey platform's API did not answer usably (ingest fetches responses from some).
+    UpstreamUnavailable,
     Internal,
 }
 
@@ -55,7 +57,7 @@ impl ProblemKind {
             Self::UnsupportedMediaType => 415,
             Self::InvalidRequest => 422,
             Self::Internal => 500,
-            Self::StoreUnavailable => 503,
+            Self::StoreUnavailable | Self::UpstreamUnavailable => 503,
         }
     }
 
@@ -74,6 +76,7 @@ impl ProblemKind {
             Self::InvalidTransition => "invalid-transition",
             Self::Conflict => "conflict",
             Self::StoreUnavailable => "store-unavailable",
+            Self::UpstreamUnavailable => "upstream-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -92,6 +95,7 @@ impl ProblemKind {
             Self::InvalidTransition => "The case cannot make that change now",
             Self::Conflict => "Someone else changed this first",
             Self::StoreUnavailable => "Storage is unavailable; try again",
+            Self::UpstreamUnavailable => "The survey platform's API did not answer; try again",
             Self::Internal => "Internal error",
         }
     }

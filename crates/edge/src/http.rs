@@ -80,6 +80,11 @@ impl Incoming {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     }
 
+    /// Every header as received, in order.
+    pub fn headers(&self) -> &[(String, Vec<u8>)] {
+        &self.headers
+    }
+
     /// The path split on `/`, without empty segments.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()

@@ -69,6 +69,19 @@ pub fn send(
     body: &[u8],
     timeout: Duration,
 ) -> Result<OutboundResponse, OutboundError> {
+    send_limited(method, url, headers, body, timeout, MAX_RESPONSE_BYTES)
+}
+
+/// Like [`send`], reading at most `max_response` bytes of the reply (more is truncated: check
+/// the length when the whole body matters).
+pub fn send_limited(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+    max_response: usize,
+) -> Result<OutboundResponse, OutboundError> {
     let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (Scheme::Https, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -145,8 +158,8 @@ pub fn send(
             match stream.blocking_read(16 * 1024) {
                 Ok(chunk) => {
                     body.extend_from_slice(&chunk);
-                    if body.len() > MAX_RESPONSE_BYTES {
-                        body.truncate(MAX_RESPONSE_BYTES);
+                    if body.len() > max_response {
+                        body.truncate(max_response);
                         break;
                     }
                 }

@@ -125,7 +125,10 @@ impl Closeloop {
             .variable("customer_webhook_url", &customer.url("/messages"))
             .variable("dispatch_allowed_hosts", "http://127.0.0.1:*")
             .variable("delivery_timeout_ms", &DELIVERY_TIMEOUT_MS.to_string())
-            .variable("public_base_url", "http://closeloop.test");
+            .variable("public_base_url", "http://closeloop.test")
+            // Survey platforms' APIs are mocked on loopback.
+            .variable("surveymonkey_api_hosts", "http://127.0.0.1:*")
+            .variable("qualtrics_api_hosts", "http://127.0.0.1:*");
         let app = spin_test_host::start(options(defaults))
             .await
             .expect("the app starts");

@@ -92,6 +92,7 @@ async fn a_stage_url_with_a_path_stops_startup() {
             .variable("agent_token", "t")
             .variable("admin_token", "t")
             .variable("tick_token", "t")
+            .variable("admin_token", "t")
             .variable("link_signing_key", "0123456789abcdef")
             .variable("triage_url", "https://closeloop.example.com/base"),
     )

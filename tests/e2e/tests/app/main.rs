@@ -10,6 +10,7 @@ mod lifecycle;
 mod links;
 mod privacy;
 mod roles;
+mod sources;
 mod the_loop;
 mod triage;
 
