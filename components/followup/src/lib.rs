@@ -16,12 +16,12 @@
 mod admin;
 mod confirm;
 
-use closeloop_edge::domain::access::{self, ApiKey, Principal, Role};
+use closeloop_edge::access::authenticate;
+use closeloop_edge::domain::access::{Principal, Role};
 use closeloop_edge::domain::api::{
     self, AcknowledgeInput, AssignInput, CaseFilter, CaseSummary, CaseView, CloseInput, NoteInput,
     OutreachInput, ResolveInput, WatchInput,
 };
-use closeloop_edge::domain::auth;
 use closeloop_edge::domain::case::{Action, Case, CaseEvent, CaseState, EventKind};
 use closeloop_edge::domain::contact::{self, QuietHours};
 use closeloop_edge::domain::envelope::Pending;
@@ -75,42 +75,6 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
         }
         _ => Err(http::not_found(&req.path)),
     }
-}
-
-/// Who is calling: a personal key (looked up by its hash), the bootstrap `admin_token`, or the
-/// shared `agent_token`.
-fn authenticate(req: &Incoming, kv: &Kv) -> Result<Principal, Problem> {
-    let unauthorized = |detail: &str| Problem::new(ProblemKind::Unauthorized, detail);
-    let Some(token) = auth::bearer_token(req.header("authorization")) else {
-        return Err(unauthorized(
-            "send your API key as `Authorization: Bearer <key>`",
-        ));
-    };
-    if access::looks_like_key(token) {
-        return match kv.get::<ApiKey>(&keys::api_key(&access::hash_key(token)))? {
-            Some(key) if key.revoked_at.is_none() => Ok(Principal {
-                name: Some(key.name),
-                role: key.role,
-            }),
-            Some(_) => Err(unauthorized(
-                "this API key has been revoked; ask an admin for a new one",
-            )),
-            None => Err(unauthorized("the bearer token is not valid")),
-        };
-    }
-    if config::optional("admin_token").is_some_and(|t| auth::secrets_match(token, &t)) {
-        return Ok(Principal {
-            name: Some("admin".into()),
-            role: Role::Admin,
-        });
-    }
-    if config::optional("agent_token").is_some_and(|t| auth::secrets_match(token, &t)) {
-        return Ok(Principal {
-            name: None,
-            role: Role::Agent,
-        });
-    }
-    Err(unauthorized("the bearer token is not valid"))
 }
 
 fn agent(

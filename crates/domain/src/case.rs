@@ -195,6 +195,8 @@ pub enum EventKind {
     Delivered,
     DeliveryFailed,
     DeadLettered,
+    /// The feedback was triaged again (it changed); the case's triage was updated.
+    Retriaged,
     Assigned,
     Outreach,
     /// More feedback the customer gave an agent, recorded by the agent.
@@ -602,6 +604,7 @@ mod tests {
                 routing: crate::triage::Routing::to_team("cs", true),
                 reasons: vec!["r".into()],
                 triaged_at: t0(),
+                analysis: Default::default(),
             },
         )
     }

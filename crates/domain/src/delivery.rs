@@ -229,6 +229,7 @@ mod tests {
                 routing: crate::triage::Routing::to_team("cs", true),
                 reasons: vec![],
                 triaged_at: t0(),
+                analysis: Default::default(),
             },
         )
     }

@@ -106,6 +106,7 @@ mod tests {
                 routing: Routing::to_team("cs", false),
                 reasons: vec![],
                 triaged_at: t0(),
+                analysis: Default::default(),
             },
         );
         let resolve = Action::Resolve {

@@ -121,6 +121,14 @@ impl Kv {
         Ok(out)
     }
 
+    /// Adds one to the counter `key` atomically and returns the new value (1 the first time):
+    /// each of any number of racing callers gets a different value.
+    pub fn increment(&self, key: &str) -> Result<u64, KvError> {
+        atomics::increment(&self.bucket, key, 1)
+            .map(|n| n.unsigned_abs())
+            .map_err(store_error)
+    }
+
     /// Claims `key`: true for exactly one caller, however many race.
     pub fn claim(&self, key: &str) -> Result<bool, KvError> {
         atomics::increment(&self.bucket, key, 1)

@@ -1,11 +1,12 @@
 //! The edge every closeloop component shares: the few things that touch Spin.
 //!
 //! Components are thin shells around `closeloop-domain`; what they have in common with Spin
-//! lives here once: reading requests with a size limit and answering them ([`http`]), calling
+//! lives here once: who is calling ([`access`]), reading requests with a size limit and answering them ([`http`]), calling
 //! providers and the next stage with timeouts ([`outbound`]), typed records in the key-value
 //! store with an atomic claim ([`kv`]), variables ([`config`]), the clock and entropy
 //! ([`clock`]), and one structured log line per request ([`log`]).
 
+pub mod access;
 pub mod clock;
 pub mod config;
 pub mod http;

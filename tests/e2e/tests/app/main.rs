@@ -12,6 +12,7 @@ mod privacy;
 mod roles;
 mod sources;
 mod the_loop;
+mod triage;
 
 use closeloop_e2e::Closeloop;
 use serde_json::{Value, json};
