@@ -19,10 +19,12 @@ use serde_json::{Value, json};
 use spin_test_host::RedisServer;
 
 /// A loopback address nothing listens on yet, so a stage URL can name it before the app starts.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
+/// A bound loopback listener and its address: the app serves on it, so no other process can
+/// take the port between choosing it and listening.
+fn bound() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let addr = listener.local_addr().expect("a local address");
+    (listener, addr)
 }
 
 fn scratch_dir(tag: &str) -> PathBuf {
@@ -49,10 +51,10 @@ fn timeline_kinds(view: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn without_chaining_the_stages_hand_over_through_the_public_url() {
-    let addr = free_addr();
+    let (listener, addr) = bound();
     let own_url = format!("http://{addr}");
     let cl = Closeloop::start_with(|o| {
-        o.listen(addr)
+        o.listener(listener)
             .variable("triage_url", &own_url)
             .variable("dispatch_url", &own_url)
     })
@@ -120,10 +122,12 @@ async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     .unwrap();
     // Each replica hands its work over to the other's public URL, as a load balancer in front
     // of replicas without service chaining would spread it.
-    let addrs = [free_addr(), free_addr()];
+    let listeners = [bound(), bound()];
+    let addrs = [listeners[0].1, listeners[1].1];
     let replicas = Closeloop::start_replicas(2, &rc, |i, o| {
         let other = format!("http://{}", addrs[1 - i]);
-        o.listen(addrs[i])
+        let own = listeners[i].0.try_clone().expect("a listener handle");
+        o.listener(own)
             .variable("triage_url", &other)
             .variable("dispatch_url", &other)
     })

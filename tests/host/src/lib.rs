@@ -77,6 +77,7 @@ pub fn build_components(manifest: &Path) -> anyhow::Result<()> {
 pub struct AppOptions {
     manifest: PathBuf,
     listen: SocketAddr,
+    listener: Option<Arc<std::net::TcpListener>>,
     variables: BTreeMap<String, String>,
     kv_in_memory: bool,
     sqlite_path: Option<PathBuf>,
@@ -92,6 +93,7 @@ impl AppOptions {
         Self {
             manifest: manifest.into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listener: None,
             variables: BTreeMap::new(),
             kv_in_memory: false,
             sqlite_path: None,
@@ -100,6 +102,14 @@ impl AppOptions {
             log_dir: None,
             echo_logs: false,
         }
+    }
+
+    /// Serves on a listener the caller already bound. Apps that must know each other's
+    /// address before they start (replicas handing work to each other) bind first and pass
+    /// the listeners in, instead of picking a free port and racing other processes for it.
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
     }
 
     /// The address to listen on.
@@ -441,9 +451,18 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
         );
     }
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("Unable to listen on {}", opts.listen))?;
+    let listener = match &opts.listener {
+        Some(bound) => {
+            let listener = bound
+                .try_clone()
+                .context("Unable to use the given listener")?;
+            listener.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(listener)?
+        }
+        None => tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .with_context(|| format!("Unable to listen on {}", opts.listen))?,
+    };
     let addr = listener.local_addr()?;
     let app = Arc::new(App {
         name: manifest.name.clone(),
