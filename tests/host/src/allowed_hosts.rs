@@ -118,7 +118,10 @@ fn parse_scheme(scheme: &str) -> anyhow::Result<Option<String>> {
     if scheme == "*" {
         return Ok(None);
     }
-    ensure!(!scheme.starts_with('{'), "scheme lists are not yet supported");
+    ensure!(
+        !scheme.starts_with('{'),
+        "scheme lists are not yet supported"
+    );
     ensure!(
         scheme.chars().all(char::is_alphabetic),
         " scheme {scheme:?} contains non alphabetic character"
@@ -263,7 +266,11 @@ mod tests {
 
     #[test]
     fn wildcards_ranges_and_cidr() {
-        let h = hosts(&["*://*.example.com:*", "http://127.0.0.1:8000..8100", "http://10.0.0.0/8:*"]);
+        let h = hosts(&[
+            "*://*.example.com:*",
+            "http://127.0.0.1:8000..8100",
+            "http://10.0.0.0/8:*",
+        ]);
         assert!(h.allows("ftp", "a.example.com", Some(21)));
         assert!(!h.allows("http", "example.com", None));
         assert!(h.allows("http", "127.0.0.1", Some(8099)));
@@ -294,7 +301,13 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_rejected() {
-        for bad in ["example.com", "*", "http://a.*.com", "http://example.com/path", "http://x:abc"] {
+        for bad in [
+            "example.com",
+            "*",
+            "http://a.*.com",
+            "http://example.com/path",
+            "http://x:abc",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
         assert!(AllowedHosts::parse(&["insecure:allow-all".into()]).is_err());

@@ -31,7 +31,9 @@ pub(crate) fn run_all(manifest: &Manifest) -> anyhow::Result<()> {
                 .arg(&command)
                 .current_dir(&dir)
                 .status()
-                .with_context(|| format!("cannot run build command `{command}` of component {id:?}"))?;
+                .with_context(|| {
+                    format!("cannot run build command `{command}` of component {id:?}")
+                })?;
             if !status.success() {
                 bail!("build command `{command}` of component {id:?} failed ({status})");
             }

@@ -86,7 +86,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         "build" => crate::build_commands::run_all(&Manifest::load(&args.manifest)?),
         "check" => {
             let m = crate::check(&args.manifest, args.runtime_config.as_deref())?;
-            println!("{}: ok ({} components)", args.manifest.display(), m.components.len());
+            println!(
+                "{}: ok ({} components)",
+                args.manifest.display(),
+                m.components.len()
+            );
             Ok(())
         }
         "up" => {

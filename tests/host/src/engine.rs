@@ -30,7 +30,8 @@ type CacheKey = (PathBuf, SystemTime, u64);
 /// Loads (compiling or reusing) the component at `path`.
 pub(crate) fn load_component(path: &Path) -> anyhow::Result<Component> {
     static CACHE: OnceLock<Mutex<HashMap<CacheKey, Component>>> = OnceLock::new();
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let key = (path.to_path_buf(), meta.modified()?, meta.len());
     let cache = CACHE.get_or_init(Default::default);
     if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {

@@ -466,11 +466,9 @@ impl wasi_kv::HostBucket for KvCtx {
         bucket: Resource<wasi_kv::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        Ok(self.bucket(bucket.rep()).and_then(|s| {
-            s.backend
-                .get(&s.label, &key)
-                .map_err(wasi_kv::Error::Other)
-        }))
+        Ok(self
+            .bucket(bucket.rep())
+            .and_then(|s| s.backend.get(&s.label, &key).map_err(wasi_kv::Error::Other)))
     }
 
     async fn set(
@@ -669,7 +667,9 @@ impl atomics::HostCas for KvCtx {
         cas: Resource<atomics::Cas>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
         let Some(c) = self.cas.get(cas.rep() as usize).and_then(Option::as_ref) else {
-            return Ok(Err(wasi_kv::Error::Other("compare and swap not found".into())));
+            return Ok(Err(wasi_kv::Error::Other(
+                "compare and swap not found".into(),
+            )));
         };
         let (bucket, key) = (c.bucket, c.key.clone());
         let value = match self.bucket(bucket) {

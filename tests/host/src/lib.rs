@@ -378,9 +378,11 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component {id:?} ({}) cannot be linked", source.display()))?;
-        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-            format!("component {id:?} does not export wasi:http/incoming-handler@0.2")
-        })?;
+        let pre = ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!("component {id:?} does not export wasi:http/incoming-handler@0.2")
+            })?;
         let allowed = decl
             .allowed_outbound_hosts
             .iter()
@@ -450,16 +452,18 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             };
             let app = serving.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        let req = req.map(|b| {
-                            b.map_err(wasmtime_wasi_http::p2::hyper_request_error)
-                                .boxed_unsync()
-                        });
-                        Ok::<_, std::convert::Infallible>(app.handle(req, client).await)
-                    }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let req = req.map(|b| {
+                                b.map_err(wasmtime_wasi_http::p2::hyper_request_error)
+                                    .boxed_unsync()
+                            });
+                            Ok::<_, std::convert::Infallible>(app.handle(req, client).await)
+                        }
+                    },
+                );
                 let _ = http1::Builder::new()
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service)

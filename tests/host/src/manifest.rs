@@ -207,7 +207,13 @@ impl Manifest {
         );
         let dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
 
@@ -384,7 +390,10 @@ key_value_stores = ["default"]
 
     #[test]
     fn variable_needs_exactly_one_of_required_or_default() {
-        let bad = MINIMAL.replace("{ required = true }", "{ required = true, default = \"x\" }");
+        let bad = MINIMAL.replace(
+            "{ required = true }",
+            "{ required = true, default = \"x\" }",
+        );
         assert!(parse(&bad).is_err());
     }
 

@@ -81,10 +81,7 @@ impl WasiHttpHooks for OutboundHooks {
                     ErrorCode::HttpRequestUriInvalid,
                 ))));
             };
-            let path = uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_owned();
+            let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
             match format!("http://{origin}{path}").parse() {
                 Ok(u) => *request.uri_mut() = u,
                 Err(_) => {

@@ -76,11 +76,15 @@ impl Route {
         for seg in pattern.split('/').skip(1) {
             if let Some(name) = seg.strip_prefix(':') {
                 if name.is_empty() {
-                    bail!("Error parsing route {based} associated with component {component}: empty parameter name");
+                    bail!(
+                        "Error parsing route {based} associated with component {component}: empty parameter name"
+                    );
                 }
                 segments.push(Segment::Param(name.to_owned()));
             } else if seg.contains('*') || seg == "..." {
-                bail!("Error parsing route {based} associated with component {component}: wildcards are allowed only at the end");
+                bail!(
+                    "Error parsing route {based} associated with component {component}: wildcards are allowed only at the end"
+                );
             } else {
                 segments.push(Segment::Literal(seg.to_owned()));
             }
@@ -268,7 +272,11 @@ mod tests {
 
     #[test]
     fn named_segments_capture_and_rank_below_literals() {
-        let r = router(&[("param", "/users/:id"), ("literal", "/users/me"), ("deep", "/1/:two/...")]);
+        let r = router(&[
+            ("param", "/users/:id"),
+            ("literal", "/users/me"),
+            ("deep", "/1/:two/..."),
+        ]);
         let m = r.route("/users/42").unwrap();
         assert_eq!(m.component, "param");
         assert_eq!(m.params, vec![("id".to_string(), "42".to_string())]);

@@ -91,9 +91,7 @@ impl RuntimeConfig {
 
     fn parse(text: &str, dir: &Path) -> anyhow::Result<Self> {
         let raw: RawRuntimeConfig = toml::from_str(text)?;
-        let opt_dir = |v: Option<String>| {
-            v.map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
-        };
+        let opt_dir = |v: Option<String>| v.map(|s| (!s.is_empty()).then(|| PathBuf::from(s)));
         let mut key_value_stores = BTreeMap::new();
         for (label, table) in raw.key_value_store {
             let kind = table.get("type").and_then(|t| t.as_str()).unwrap_or("");
@@ -169,7 +167,10 @@ prefix = "CLOSELOOP"
     fn unknown_keys_and_store_types_are_errors() {
         assert!(RuntimeConfig::parse("bogus = 1", Path::new(".")).is_err());
         let redis = "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"";
-        let err = format!("{:#}", RuntimeConfig::parse(redis, Path::new(".")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            RuntimeConfig::parse(redis, Path::new(".")).unwrap_err()
+        );
         assert!(err.contains("redis"), "{err}");
     }
 }

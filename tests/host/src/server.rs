@@ -226,7 +226,10 @@ impl App {
         };
         let mut store = Store::new(crate::engine::engine(), state);
         let proxy = component.pre.instantiate_async(&mut store).await?;
-        let request = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(tx)?;
 
@@ -243,9 +246,9 @@ impl App {
                 tokio::spawn(async move {
                     match guest.await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!(
-                            "Component {id} error after response started: {e:?}"
-                        ),
+                        Ok(Err(e)) => {
+                            eprintln!("Component {id} error after response started: {e:?}")
+                        }
                         Err(e) => eprintln!("Component {id} panicked: {e:?}"),
                     }
                 });
@@ -257,7 +260,9 @@ impl App {
                     .context("guest invocation panicked")?
                     .map_err(anyhow::Error::from)
                     .context("guest invocation failed")?;
-                Err(anyhow!("guest failed to produce a response prior to returning"))
+                Err(anyhow!(
+                    "guest failed to produce a response prior to returning"
+                ))
             }
         }
     }
@@ -316,12 +321,18 @@ fn prepare_headers(req: &mut Request<HyperIncomingBody>, route: &RouteMatch, cli
         ("spin-matched-route".into(), route.based_route.clone()),
         ("spin-base-path".into(), "/".into()),
         ("spin-raw-component-route".into(), route.raw_route.clone()),
-        ("spin-component-route".into(), route.component_route().to_owned()),
+        (
+            "spin-component-route".into(),
+            route.component_route().to_owned(),
+        ),
         ("spin-client-addr".into(), client.to_string()),
     ];
     for (name, value) in &route.params {
         spin.push((
-            format!("spin-path-match-{}", name.replace('_', "-").to_ascii_lowercase()),
+            format!(
+                "spin-path-match-{}",
+                name.replace('_', "-").to_ascii_lowercase()
+            ),
             value.clone(),
         ));
     }

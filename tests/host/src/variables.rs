@@ -161,7 +161,10 @@ impl Resolver {
         configured: &[VariablesProviderConfig],
     ) -> anyhow::Result<Self> {
         let mut providers = vec![Provider::Fixed(
-            overrides.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         )];
         for p in configured {
             providers.push(match p {

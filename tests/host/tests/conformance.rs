@@ -12,7 +12,9 @@ use serde_json::Value;
 use spin_test_host::{AppOptions, RunningApp, TestClock};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn manifest() -> PathBuf {
@@ -25,7 +27,10 @@ fn scratch_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
         "spin-test-host-{tag}-{}-{}",
         std::process::id(),
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -93,7 +98,9 @@ async fn mock_receiver(body: &'static str) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { break };
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |_req| async move {
                     Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
@@ -113,14 +120,26 @@ async fn mock_receiver(body: &'static str) -> SocketAddr {
 async fn routing_precedence_and_health() {
     let app = start_in_memory().await;
     let component = |echo: &str| header(echo, "spin-component-route");
-    assert_eq!(component(&get(&app, "/exact").await.1).as_deref(), Some("/exact"));
-    assert_eq!(component(&get(&app, "/wild/a/b").await.1).as_deref(), Some("/wild"));
-    assert_eq!(component(&get(&app, "/exactly").await.1).as_deref(), Some(""));
+    assert_eq!(
+        component(&get(&app, "/exact").await.1).as_deref(),
+        Some("/exact")
+    );
+    assert_eq!(
+        component(&get(&app, "/wild/a/b").await.1).as_deref(),
+        Some("/wild")
+    );
+    assert_eq!(
+        component(&get(&app, "/exactly").await.1).as_deref(),
+        Some("")
+    );
     assert_eq!(
         component(&get(&app, "/users/7/items/x").await.1).as_deref(),
         Some("/users/:user_id/items")
     );
-    assert_eq!(get(&app, "/.well-known/spin/health").await, (200, "OK".into()));
+    assert_eq!(
+        get(&app, "/.well-known/spin/health").await,
+        (200, "OK".into())
+    );
     app.shutdown().await;
 }
 
@@ -143,13 +162,19 @@ async fn spin_headers_for_exact_wildcard_and_named_routes() {
     let (_, wild) = get(&app, "/wild/a/b/").await;
     assert_eq!(header(&wild, "spin-path-info").unwrap(), "/a/b/");
     assert_eq!(header(&wild, "spin-matched-route").unwrap(), "/wild/...");
-    assert_eq!(header(&wild, "spin-raw-component-route").unwrap(), "/wild/...");
+    assert_eq!(
+        header(&wild, "spin-raw-component-route").unwrap(),
+        "/wild/..."
+    );
     assert_eq!(header(&wild, "spin-component-route").unwrap(), "/wild");
 
     let (_, named) = get(&app, "/users/42/items/box").await;
     assert_eq!(header(&named, "spin-path-match-user-id").unwrap(), "42");
     assert_eq!(header(&named, "spin-path-info").unwrap(), "/box");
-    assert_eq!(header(&named, "spin-matched-route").unwrap(), "/users/:user_id/items/...");
+    assert_eq!(
+        header(&named, "spin-matched-route").unwrap(),
+        "/users/:user_id/items/..."
+    );
     app.shutdown().await;
 }
 
@@ -204,7 +229,11 @@ async fn outbound_denied_and_allowed_hosts() {
     let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
         .await
         .unwrap();
-    let (_, ok) = get(&app, &format!("/caller/x?op=fetch&url=http://{receiver}/hook")).await;
+    let (_, ok) = get(
+        &app,
+        &format!("/caller/x?op=fetch&url=http://{receiver}/hook"),
+    )
+    .await;
     assert_eq!(ok, "200 from receiver");
     let (status, denied) = get(&app, "/caller/x?op=fetch&url=http://127.0.0.1:1/nope").await;
     assert_eq!(status, 502);
@@ -227,7 +256,12 @@ async fn key_value_labels_are_enforced() {
     assert!(denied.contains("AccessDenied"), "{denied}");
     assert_eq!(app.kv("default").get("k").as_deref(), Some(&b"v"[..]));
     app.kv("default").set("seeded", b"s");
-    assert_eq!(get(&app, "/caller/x?op=kv-get&label=default&key=seeded").await.1, "s");
+    assert_eq!(
+        get(&app, "/caller/x?op=kv-get&label=default&key=seeded")
+            .await
+            .1,
+        "s"
+    );
     app.shutdown().await;
 }
 
@@ -235,8 +269,15 @@ async fn key_value_labels_are_enforced() {
 async fn key_value_survives_restart_in_spins_sqlite_layout() {
     let dir = scratch_dir("sqlite");
     let db = dir.join("sqlite_key_value.db");
-    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db)).await.unwrap();
-    assert_eq!(get(&app, "/caller/x?op=kv-set&label=default&key=kept&value=yes").await.0, 200);
+    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/caller/x?op=kv-set&label=default&key=kept&value=yes")
+            .await
+            .0,
+        200
+    );
     app.shutdown().await;
 
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -250,8 +291,15 @@ async fn key_value_survives_restart_in_spins_sqlite_layout() {
     assert_eq!(value, b"yes");
     drop(conn);
 
-    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db)).await.unwrap();
-    assert_eq!(get(&app, "/caller/x?op=kv-get&label=default&key=kept").await.1, "yes");
+    let app = spin_test_host::start(options("127.0.0.1:9").sqlite_path(&db))
+        .await
+        .unwrap();
+    assert_eq!(
+        get(&app, "/caller/x?op=kv-get&label=default&key=kept")
+            .await
+            .1,
+        "yes"
+    );
     app.shutdown().await;
 }
 
@@ -283,7 +331,11 @@ async fn increment_is_atomic_under_concurrency() {
             all.extend(c.await.unwrap());
         }
         all.sort();
-        assert_eq!(all, (1..=200).collect::<Vec<i64>>(), "in_memory={in_memory}");
+        assert_eq!(
+            all,
+            (1..=200).collect::<Vec<i64>>(),
+            "in_memory={in_memory}"
+        );
         app.shutdown().await;
     }
 }
@@ -291,8 +343,14 @@ async fn increment_is_atomic_under_concurrency() {
 #[tokio::test(flavor = "multi_thread")]
 async fn variable_precedence_and_templates() {
     let app = start_in_memory().await;
-    assert_eq!(get(&app, "/caller/x?op=var&name=message").await.1, "hello world");
-    assert_eq!(get(&app, "/caller/x?op=var&name=host").await.1, "127.0.0.1:9");
+    assert_eq!(
+        get(&app, "/caller/x?op=var&name=message").await.1,
+        "hello world"
+    );
+    assert_eq!(
+        get(&app, "/caller/x?op=var&name=host").await.1,
+        "127.0.0.1:9"
+    );
     let (status, undefined) = get(&app, "/caller/x?op=var&name=greeting").await;
     assert_eq!(status, 500);
     assert!(undefined.contains("Undefined"), "{undefined}");
@@ -300,11 +358,16 @@ async fn variable_precedence_and_templates() {
 
     // An app-level override beats the default (SPIN_VARIABLE_* sits just below it).
     let app = spin_test_host::start(
-        options("127.0.0.1:9").variable("greeting", "hi").key_value_in_memory(),
+        options("127.0.0.1:9")
+            .variable("greeting", "hi")
+            .key_value_in_memory(),
     )
     .await
     .unwrap();
-    assert_eq!(get(&app, "/caller/x?op=var&name=message").await.1, "hi world");
+    assert_eq!(
+        get(&app, "/caller/x?op=var&name=message").await.1,
+        "hi world"
+    );
     app.shutdown().await;
 }
 
@@ -321,14 +384,29 @@ async fn required_variable_without_value_stops_startup() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn manifest_errors_name_the_file_and_problem() {
-    for (file, problem) in [("unknown-field.toml", "key_value_store"), ("malformed.toml", "TOML")] {
+    for (file, problem) in [
+        ("unknown-field.toml", "key_value_store"),
+        ("malformed.toml", "TOML"),
+    ] {
         let path = fixture("bad").join(file);
-        let msg = format!("{:#}", spin_test_host::start(AppOptions::new(&path)).await.err().unwrap());
+        let msg = format!(
+            "{:#}",
+            spin_test_host::start(AppOptions::new(&path))
+                .await
+                .err()
+                .unwrap()
+        );
         assert!(msg.contains(file), "{msg}");
         assert!(msg.contains(problem) || msg.contains("expected"), "{msg}");
     }
     let path = fixture("bad/missing-wasm.toml");
-    let msg = format!("{:#}", spin_test_host::start(AppOptions::new(&path)).await.err().unwrap());
+    let msg = format!(
+        "{:#}",
+        spin_test_host::start(AppOptions::new(&path))
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(msg.contains("does-not-exist.wasm"), "{msg}");
     assert!(
         msg.contains("cargo build --target wasm32-wasip2 --release -p does-not-exist"),
@@ -340,9 +418,13 @@ async fn manifest_errors_name_the_file_and_problem() {
 async fn guest_wall_clock_follows_the_test_clock() {
     let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let clock = TestClock::at(start);
-    let app = spin_test_host::start(options("127.0.0.1:9").key_value_in_memory().clock(clock.clone()))
-        .await
-        .unwrap();
+    let app = spin_test_host::start(
+        options("127.0.0.1:9")
+            .key_value_in_memory()
+            .clock(clock.clone()),
+    )
+    .await
+    .unwrap();
     assert_eq!(get(&app, "/exact?op=now").await.1, "1700000000");
     clock.advance(Duration::from_secs(600));
     assert_eq!(get(&app, "/exact?op=now").await.1, "1700000600");
@@ -355,15 +437,24 @@ async fn guest_runs_on_after_the_response_and_logs_per_component() {
     let app = spin_test_host::start(options("127.0.0.1:9").key_value_in_memory().log_dir(&logs))
         .await
         .unwrap();
-    assert_eq!(get(&app, "/caller/x?op=late-write&key=late").await, (202, "accepted".into()));
+    assert_eq!(
+        get(&app, "/caller/x?op=late-write&key=late").await,
+        (202, "accepted".into())
+    );
     let mut waited = 0;
     while app.kv("default").get("late").is_none() && waited < 100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += 1;
     }
-    assert_eq!(app.kv("default").get("late").as_deref(), Some(&b"written after response"[..]));
+    assert_eq!(
+        app.kv("default").get("late").as_deref(),
+        Some(&b"written after response"[..])
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(app.component_log("caller").contains("late write of late done"));
+    assert!(
+        app.component_log("caller")
+            .contains("late write of late done")
+    );
     let file = std::fs::read_to_string(logs.join("caller_stderr.txt")).unwrap();
     assert!(file.contains("late write of late done"), "{file}");
     app.shutdown().await;

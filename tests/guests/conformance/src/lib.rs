@@ -136,11 +136,7 @@ async fn fetch(url: &str) -> (u16, String) {
     match spin_sdk::http::send::<_, spin_sdk::http::Response>(req).await {
         Ok(resp) => (
             200,
-            format!(
-                "{} {}",
-                resp.status(),
-                String::from_utf8_lossy(resp.body())
-            ),
+            format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())),
         ),
         Err(e) => (502, format!("{e:?}")),
     }
