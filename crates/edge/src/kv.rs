@@ -121,6 +121,14 @@ impl Kv {
         Ok(out)
     }
 
+    /// Adds one to the counter at `key` atomically and returns the new value: concurrent
+    /// callers each see a different number.
+    pub fn increment(&self, key: &str) -> Result<u64, KvError> {
+        atomics::increment(&self.bucket, key, 1)
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(store_error)
+    }
+
     /// Claims `key`: true for exactly one caller, however many race.
     pub fn claim(&self, key: &str) -> Result<bool, KvError> {
         atomics::increment(&self.bucket, key, 1)

@@ -21,6 +21,7 @@ use mock::MockReceiver;
 pub const AGENT_TOKEN: &str = "agent-token-for-tests";
 pub const TICK_TOKEN: &str = "tick-token-for-tests";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
 /// The provider timeout the app runs with in tests: short, so a hung mock fails fast.
 pub const DELIVERY_TIMEOUT_MS: u64 = 1_000;
@@ -66,6 +67,7 @@ impl Closeloop {
             .variable("agent_token", AGENT_TOKEN)
             .variable("tick_token", TICK_TOKEN)
             .variable("link_signing_key", LINK_KEY)
+            .variable("admin_token", ADMIN_TOKEN)
             .variable("slack_webhook_url", &slack.url("/services/T000/B000/XXXX"))
             .variable("alert_webhook_url", &webhook.url("/alerts"))
             .variable("customer_webhook_url", &customer.url("/messages"))
@@ -115,6 +117,17 @@ impl Closeloop {
     /// An agent API call with the agent token.
     pub async fn agent(&self, method: &str, path: &str, body: Option<Value>) -> Response {
         let auth = format!("Bearer {AGENT_TOKEN}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        request(method, &self.url(path), &headers, body).await
+    }
+
+    /// An admin API call (dispatch's directory and outbox) with the admin token.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
+        let auth = format!("Bearer {ADMIN_TOKEN}");
         let mut headers = vec![("authorization", auth.as_str())];
         if body.is_some() {
             headers.push(("content-type", "application/json"));
