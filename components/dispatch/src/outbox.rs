@@ -109,12 +109,8 @@ pub fn plan_notice(
         }
         let decision = match &rp.guard {
             Some(guard) => {
-                let folds = kv.increment(&store::fold_counter(&guard.fold_key))?;
-                let rate = match (&guard.rate, folds) {
-                    (Some((key, _)), 1) => Some(kv.increment(&store::rate_counter(key))?),
-                    _ => None,
-                };
-                plan::decide(guard, folds, rate, rp.digest)
+                let counts = take_counts(kv, guard, now)?;
+                plan::decide(guard, counts, rp.digest, now)
             }
             None if rp.digest => Decision::Digest,
             None => Decision::Send,
@@ -159,6 +155,29 @@ pub fn plan_notice(
     }
     kv.delete(&keys::pending_notice(notice_id))?;
     Ok(Some(ids))
+}
+
+/// Counts this alert in its fold and rate windows (a folded alert is not counted against the
+/// person's limit) and reads the windows before.
+fn take_counts(kv: &Kv, guard: &plan::Guard, now: Timestamp) -> Result<plan::Counts, KvError> {
+    let fw = fatigue::window(now, fatigue::FOLD_WINDOW_SECS);
+    let folds = kv.add(&store::fold_counter(&guard.fold_key, fw), 1)?;
+    let folds_before = kv.add(&store::fold_counter(&guard.fold_key, fw - 1), 0)?;
+    let rate = match &guard.rate {
+        Some((key, _)) if folds == 1 && folds_before == 0 => {
+            let rw = fatigue::window(now, fatigue::RATE_WINDOW_SECS);
+            Some((
+                kv.add(&store::rate_counter(key, rw), 1)?,
+                kv.add(&store::rate_counter(key, rw - 1), 0)?,
+            ))
+        }
+        _ => None,
+    };
+    Ok(plan::Counts {
+        folds,
+        folds_before,
+        rate,
+    })
 }
 
 pub enum Attempt {

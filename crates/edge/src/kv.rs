@@ -121,10 +121,10 @@ impl Kv {
         Ok(out)
     }
 
-    /// Adds one to the counter at `key` atomically and returns the new value: concurrent
-    /// callers each see a different number.
-    pub fn increment(&self, key: &str) -> Result<u64, KvError> {
-        atomics::increment(&self.bucket, key, 1)
+    /// Adds `delta` to the counter at `key` atomically and returns the new value: concurrent
+    /// callers adding 1 each see a different number; adding 0 reads the counter.
+    pub fn add(&self, key: &str, delta: i64) -> Result<u64, KvError> {
+        atomics::increment(&self.bucket, key, delta)
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(store_error)
     }

@@ -10,7 +10,9 @@
 //!   day at [`DEFAULT_DIGEST_HOUR`](super::directory::DEFAULT_DIGEST_HOUR) their time.
 //!
 //! The counters behind the limit and the folding are atomic increments in the store, keyed by
-//! the window (see `store`), so concurrent planners never both think they were first.
+//! fixed windows (see `store`), so concurrent planners never both think they were first; the
+//! window before the current one is read too, so the checks slide instead of resetting on
+//! the hour.
 
 use chrono::{Duration, NaiveTime, TimeZone, Timelike};
 
@@ -60,9 +62,18 @@ pub fn window(now: Timestamp, secs: i64) -> i64 {
     now.timestamp().div_euclid(secs)
 }
 
-/// Whether the `count`-th alert in the window is over `limit`.
-pub fn over_limit(count: u64, limit: u32) -> bool {
-    count > u64::from(limit)
+/// The alerts of the last `secs` seconds, estimated from the counts of the current fixed
+/// window and the one before it (the part of the previous window still inside the sliding
+/// one is weighted by how much of it remains). Unlike fixed windows alone, a burst that
+/// straddles a window boundary is still counted together.
+pub fn sliding_count(current: u64, previous: u64, now: Timestamp, secs: i64) -> f64 {
+    let elapsed = now.timestamp().rem_euclid(secs) as f64 / secs as f64;
+    current as f64 + previous as f64 * (1.0 - elapsed)
+}
+
+/// Whether `count` alerts (this one included) are over `limit`.
+pub fn over_limit(count: f64, limit: u32) -> bool {
+    count > f64::from(limit)
 }
 
 /// The local date whose digest is due at `now` in `tz`, if the digest hour has passed.
@@ -112,8 +123,11 @@ mod tests {
 
     #[test]
     fn limits_and_windows() {
-        assert!(!over_limit(10, 10));
-        assert!(over_limit(11, 10));
+        assert!(!over_limit(10.0, 10));
+        assert!(over_limit(11.0, 10));
+        // At the start of a window the previous one counts in full, at its end not at all.
+        assert_eq!(sliding_count(1, 2, at(9, 0), 3_600), 3.0);
+        assert_eq!(sliding_count(1, 2, at(9, 30), 3_600), 2.0);
         assert_eq!(window(at(9, 0), 900), window(at(9, 14), 900));
         assert_ne!(window(at(9, 0), 900), window(at(9, 15), 900));
     }

@@ -25,11 +25,21 @@ use crate::triage::{DeliveryMode, Priority};
 /// Counters to take for one recipient before their deliveries go out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
-    /// Counts identical alerts in the fold window.
+    /// Names identical alerts; counted per fold window (`window`, and the one before).
     pub fold_key: String,
-    /// Counts the person's alerts in the rate window, with their limit (none for shared
-    /// channels).
+    /// Names the person's alerts, with their hourly limit (none for shared channels).
     pub rate: Option<(String, u32)>,
+}
+
+/// The counts a planner took for one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Identical alerts in the current fold window, this one included.
+    pub folds: u64,
+    /// Identical alerts in the previous fold window.
+    pub folds_before: u64,
+    /// The person's alerts in the current rate window (this one included), and the previous.
+    pub rate: Option<(u64, u64)>,
 }
 
 /// One recipient's deliveries.
@@ -60,16 +70,23 @@ pub enum Decision {
     Digest,
 }
 
-/// `fold_count` and `rate_count` are the values the counters reached with this alert.
-pub fn decide(guard: &Guard, fold_count: u64, rate_count: Option<u64>, digest: bool) -> Decision {
-    if fold_count > 1 {
+/// What to do with a recipient's alert, from the counts taken for it at `now`.
+pub fn decide(guard: &Guard, counts: Counts, digest: bool, now: Timestamp) -> Decision {
+    if counts.folds > 1 || counts.folds_before > 0 {
         return Decision::Fold;
     }
     if digest {
         return Decision::Digest;
     }
-    match (&guard.rate, rate_count) {
-        (Some((_, limit)), Some(n)) if fatigue::over_limit(n, *limit) => Decision::Digest,
+    match (&guard.rate, counts.rate) {
+        (Some((_, limit)), Some((current, before)))
+            if fatigue::over_limit(
+                fatigue::sliding_count(current, before, now, fatigue::RATE_WINDOW_SECS),
+                *limit,
+            ) =>
+        {
+            Decision::Digest
+        }
         _ => Decision::Send,
     }
 }
@@ -119,21 +136,16 @@ fn fold_key(input: &PlanInput, target: &Target) -> String {
                 .unwrap_or_else(|| f.id.clone())
         })
         .unwrap_or_default();
-    let window = fatigue::window(input.now, fatigue::FOLD_WINDOW_SECS).to_string();
     crate::ids::digest(&[
         &target.key(),
         input.notice.kind.as_str(),
         &customer,
         priority(input).map(|p| p.as_str()).unwrap_or(""),
-        &window,
     ])
 }
 
-fn rate_key(target: &Target, now: Timestamp) -> String {
-    crate::ids::digest(&[
-        &target.key(),
-        &fatigue::window(now, fatigue::RATE_WINDOW_SECS).to_string(),
-    ])
+fn rate_key(target: &Target) -> String {
+    crate::ids::digest(&[&target.key(), "rate"])
 }
 
 fn person(
@@ -177,7 +189,7 @@ fn person(
     Some(RecipientPlan {
         guard: Some(Guard {
             fold_key: fold_key(input, &target),
-            rate: rate_limited.then(|| (rate_key(&target, input.now), m.max_alerts_per_hour())),
+            rate: rate_limited.then(|| (rate_key(&target), m.max_alerts_per_hour())),
         }),
         target,
         deliveries,
@@ -556,14 +568,24 @@ mod tests {
     }
 
     #[test]
-    fn decisions() {
+    fn decisions_at_and_past_the_limit() {
         let g = Guard {
             fold_key: "f".into(),
             rate: Some(("r".into(), 2)),
         };
-        assert_eq!(decide(&g, 1, Some(2), false), Decision::Send);
-        assert_eq!(decide(&g, 1, Some(3), false), Decision::Digest);
-        assert_eq!(decide(&g, 2, Some(1), false), Decision::Fold);
-        assert_eq!(decide(&g, 1, Some(1), true), Decision::Digest);
+        let c = |folds, folds_before, rate| Counts {
+            folds,
+            folds_before,
+            rate: Some(rate),
+        };
+        let mid = t(9) + Duration::minutes(30);
+        assert_eq!(decide(&g, c(1, 0, (2, 0)), false, t(9)), Decision::Send);
+        assert_eq!(decide(&g, c(1, 0, (3, 0)), false, t(9)), Decision::Digest);
+        // A burst across the hour still counts together; half an hour on, half as much.
+        assert_eq!(decide(&g, c(1, 0, (1, 2)), false, t(9)), Decision::Digest);
+        assert_eq!(decide(&g, c(1, 0, (1, 2)), false, mid), Decision::Send);
+        assert_eq!(decide(&g, c(2, 0, (1, 0)), false, t(9)), Decision::Fold);
+        assert_eq!(decide(&g, c(1, 1, (1, 0)), false, t(9)), Decision::Fold);
+        assert_eq!(decide(&g, c(1, 0, (1, 0)), true, t(9)), Decision::Digest);
     }
 }

@@ -3,9 +3,9 @@
 //! - `team:{id}`: a directory team, written whole by the admin API.
 //! - `digest:{target}:{delivery}`: an alert waiting in a recipient's digest; deleted once the
 //!   digest notice that lists it is stored.
-//! - `counter:fold:{digest}` and `counter:rate:{digest}`: atomic counters of identical alerts
-//!   per fold window and of a person's alerts per hour (digests of the target and window, so
-//!   keys stay short and carry no ids that could hold forbidden characters).
+//! - `counter:fold:{digest}:{window}` and `counter:rate:{digest}:{window}`: atomic counters
+//!   of identical alerts per fold window and of a person's alerts per hour (the digest names
+//!   the alert or person, so keys stay short and carry no ids or personal data).
 //! - `claim:digest:{target}:{day}`: the one digest of a recipient per local day.
 //! - `claim:escalation:{notice}`: the one writer of an escalation notice.
 
@@ -44,12 +44,14 @@ pub fn digest_entry(target: &Target, delivery_id: &str) -> String {
     format!("{DIGEST}{}:{delivery_id}", target.key())
 }
 
-pub fn fold_counter(digest: &str) -> String {
-    format!("counter:fold:{digest}")
+/// The counter of identical alerts `digest` in fold window `window`.
+pub fn fold_counter(digest: &str, window: i64) -> String {
+    format!("counter:fold:{digest}:{window}")
 }
 
-pub fn rate_counter(digest: &str) -> String {
-    format!("counter:rate:{digest}")
+/// The counter of a person's alerts (`digest` names them) in rate window `window`.
+pub fn rate_counter(digest: &str, window: i64) -> String {
+    format!("counter:rate:{digest}:{window}")
 }
 
 pub fn digest_claim(target: &Target, day: chrono::NaiveDate) -> String {
@@ -72,8 +74,8 @@ mod tests {
         for key in [
             team(&"t".repeat(super::super::directory::MAX_ID_CHARS)),
             digest_entry(&target, id),
-            fold_counter(&digest),
-            rate_counter(&digest),
+            fold_counter(&digest, i64::MIN),
+            rate_counter(&digest, i64::MIN),
             digest_claim(&target, chrono::NaiveDate::MAX),
         ] {
             assert!(key.len() <= 255, "{key}");

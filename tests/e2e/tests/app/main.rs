@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod delivery_failures;
+mod dispatch;
 mod idempotency;
 mod links;
 mod the_loop;
