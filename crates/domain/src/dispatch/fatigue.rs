@@ -3,7 +3,7 @@
 //! A team that gets too many alerts mutes the channel, so every alert to a person passes
 //! these checks when it is planned (P1 always goes through at once):
 //! - quiet hours in the person's own time zone hold the alert until they end;
-//! - identical alerts (same person, same kind, same customer, same priority) within
+//! - identical alerts (same person, kind, customer, priority, score and comment) within
 //!   [`FOLD_WINDOW_SECS`] are folded into the first one;
 //! - past the person's hourly limit, alerts go to their digest instead;
 //! - alerts the routing marks as digest (passives, say) go to the digest directly, sent once a

@@ -124,16 +124,22 @@ fn allowed(channel: Channel, wanted: &[Channel], p: Option<Priority>) -> bool {
         && (channel != Channel::PagerDuty || p == Some(Priority::P1))
 }
 
+/// Names an alert by what its recipient would read: who, what kind, which customer, the
+/// priority, score and comment. A customer who submits the same answer twice (or a survey
+/// platform that resends it under a new id) makes identical alerts.
 fn fold_key(input: &PlanInput, target: &Target) -> String {
-    let customer = input
+    let (customer, score, comment) = input
         .feedback
         .map(|f| {
-            f.customer
+            let who = f
+                .customer
                 .id
                 .clone()
                 .or_else(|| f.customer.email.clone())
                 .or_else(|| f.customer.phone.clone())
-                .unwrap_or_else(|| f.id.clone())
+                .unwrap_or_else(|| f.id.clone());
+            let score = f.score.map(|s| s.label()).unwrap_or_default();
+            (who, score, f.comment.clone().unwrap_or_default())
         })
         .unwrap_or_default();
     crate::ids::digest(&[
@@ -141,6 +147,8 @@ fn fold_key(input: &PlanInput, target: &Target) -> String {
         input.notice.kind.as_str(),
         &customer,
         priority(input).map(|p| p.as_str()).unwrap_or(""),
+        &score,
+        &comment,
     ])
 }
 
@@ -565,6 +573,39 @@ mod tests {
         // Without a directory entry, the configured channels.
         let p = run(&c, &Notice::escalation(&c, 1, t(10)), None, t(12));
         assert_eq!(p[0].target, Target::Configured);
+    }
+
+    #[test]
+    fn identical_answers_share_a_fold_key_and_different_ones_do_not() {
+        let team = team();
+        let c = case(Priority::P2, Routing::to_team("desk", true));
+        let n = Notice::case_opened(&c, t(9));
+        let fb = |comment: &str| -> Feedback {
+            serde_json::from_value(json!({
+                "id": "f", "source": "s", "external_id": "e",
+                "submitted_at": t(9), "received_at": t(9),
+                "customer": {"id": "c1", "email": null, "name": null, "phone": null},
+                "score": {"kind": "nps", "value": 4, "scale": 10},
+                "comment": comment
+            }))
+            .unwrap()
+        };
+        let key = |f: &Feedback| {
+            plan(&PlanInput {
+                notice: &n,
+                case: Some(&c),
+                feedback: Some(f),
+                team: Some(&team),
+                configured: ConfiguredChannels::default(),
+                now: t(9),
+            })[1]
+                .guard
+                .clone()
+                .unwrap()
+                .fold_key
+        };
+        assert_eq!(key(&fb("Dirty towels")), key(&fb("Dirty towels")));
+        assert_ne!(key(&fb("Dirty towels")), key(&fb("Dirty towels again")));
     }
 
     #[test]

@@ -267,10 +267,11 @@ pub fn classify(
                 field("code").unwrap_or_else(|| "?".into())
             ),
         }),
+        // Their error code only: a `message` may quote the request (an address, say).
         (Provider::Resend | Provider::PagerDuty, _) => Err(AttemptError::Refused {
             status,
             reason: field("name")
-                .or_else(|| field("message"))
+                .or_else(|| field("status"))
                 .unwrap_or_else(|| "no reason given".into()),
         }),
         (Provider::Teams | Provider::Webhook, _) => Err(AttemptError::Status {
