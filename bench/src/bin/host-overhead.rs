@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         let req = hyper::Request::get("/exact?op=now")
             .header("host", &host)
             .body(Empty::<Bytes>::new())?;
+        sender.ready().await?;
         let resp = sender.send_request(req).await?;
         anyhow::ensure!(resp.status() == 200, "status {}", resp.status());
         resp.into_body().collect().await?;

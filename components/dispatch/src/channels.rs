@@ -229,9 +229,12 @@ pub fn load(kv: &Kv, delivery: &Delivery) -> Result<Loaded, AttemptError> {
 pub fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
     let case = loaded.case.as_ref()?;
     match loaded.notice.kind {
-        NoticeKind::CustomerFollowUp if case.state != CaseState::ResolvedAwaitingCustomer => Some(
-            AttemptError::Obsolete(format!("the case is {}", case.state.as_str())),
-        ),
+        kind if kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer => {
+            Some(AttemptError::Obsolete(format!(
+                "the case is {}",
+                case.state.as_str()
+            )))
+        }
         NoticeKind::Escalation if !escalation::still_wanted(case) => Some(AttemptError::Obsolete(
             "the case was acknowledged".to_owned(),
         )),
@@ -311,7 +314,7 @@ pub fn request(
             .unwrap_or_default(),
         None => Templates::default(),
     };
-    let follow_up = loaded.notice.kind == NoticeKind::CustomerFollowUp;
+    let follow_up = loaded.notice.kind.is_customer_message();
     let ctx = match (&loaded.case, &loaded.feedback) {
         (Some(case), Some(feedback)) => Some(MessageContext {
             notice: &loaded.notice,

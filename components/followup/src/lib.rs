@@ -1,29 +1,39 @@
-//! followup: the agent API, the customer's confirmation pages, and `POST /v1/tick`.
+//! followup: the agent API, the admin API, the customer's confirmation pages, and `POST /v1/tick`.
 //!
-//! - Agent API (`Authorization: Bearer <agent_token>`): `GET /v1/cases` (open cases, most
+//! - Agent API (a personal key, or the shared `agent_token`): `GET /v1/cases` (filtered, most
 //!   urgent first), `GET /v1/cases/{id}` (with feedback and timeline), and `POST
-//!   /v1/cases/{id}/{acknowledge,notes,resolve}`.
+//!   /v1/cases/{id}/{assign,acknowledge,outreach,notes,resolve,close,watchers}`. Assigning
+//!   needs a team lead.
+//! - Admin API ([`admin`], an admin key or `admin_token`): keys, the do-not-contact list, and a
+//!   customer's data (export, erasure).
 //! - Customer (signed link): `GET /v1/confirm/{token}` asks "is it resolved?", `POST` answers.
-//! - `POST /v1/tick` (`Authorization: Bearer <tick_token>`): re-drives triage and dispatch.
+//! - `POST /v1/tick` (`Authorization: Bearer <tick_token>`): sends the one reminder, closes
+//!   unanswered cases as unconfirmed, then re-drives triage and dispatch.
 //!
 //! A change of state claims `(case, version)` in the store before writing, so of two agents
 //! acting at once exactly one wins; notes are events of their own and never conflict.
 
+mod admin;
 mod confirm;
 
+use closeloop_edge::domain::access::{self, ApiKey, Principal, Role};
 use closeloop_edge::domain::api::{
-    self, AcknowledgeInput, CaseSummary, CaseView, NoteInput, ResolveInput,
+    self, AcknowledgeInput, AssignInput, CaseFilter, CaseSummary, CaseView, CloseInput, NoteInput,
+    OutreachInput, ResolveInput, WatchInput,
 };
-use closeloop_edge::domain::case::{Action, Case, CaseEvent, CaseState};
+use closeloop_edge::domain::auth;
+use closeloop_edge::domain::case::{Action, Case, CaseEvent, CaseState, EventKind};
+use closeloop_edge::domain::contact::{self, QuietHours};
 use closeloop_edge::domain::envelope::Pending;
 use closeloop_edge::domain::feedback::Feedback;
+use closeloop_edge::domain::followup::{self, FollowUpPolicy, FollowUpStep};
 use closeloop_edge::domain::link::{LinkClaims, LinkKey};
 use closeloop_edge::domain::notice::Notice;
-use closeloop_edge::domain::problem::{FieldError, Problem, ProblemKind};
+use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::domain::{Timestamp, keys, link};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
-use closeloop_edge::log::RequestLog;
+use closeloop_edge::log::{self, RequestLog};
 use closeloop_edge::{clock, config, stage};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
@@ -50,90 +60,172 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
         }
         (_, ["v1", "tick"]) => Err(http::method_not_allowed("POST")),
         (_, ["v1", "cases", rest @ ..]) => {
-            req.require_bearer(&config::required("agent_token")?)?;
-            agent(req, rest, log)
+            let kv = Kv::open()?;
+            let principal = authenticate(req, &kv)?;
+            log.field("role", principal.role.as_str());
+            principal.require(Role::Agent, "the agent API")?;
+            agent(req, &kv, &principal, rest, log)
+        }
+        (_, ["v1", "admin", rest @ ..]) => {
+            let kv = Kv::open()?;
+            let principal = authenticate(req, &kv)?;
+            log.field("role", principal.role.as_str());
+            principal.require(Role::Admin, "the admin API")?;
+            admin::handle(req, &kv, &principal, rest, log)
         }
         _ => Err(http::not_found(&req.path)),
     }
 }
 
-fn agent(req: &Incoming, rest: &[&str], log: &mut RequestLog) -> Result<Handled, Problem> {
-    let kv = Kv::open()?;
+/// Who is calling: a personal key (looked up by its hash), the bootstrap `admin_token`, or the
+/// shared `agent_token`.
+fn authenticate(req: &Incoming, kv: &Kv) -> Result<Principal, Problem> {
+    let unauthorized = |detail: &str| Problem::new(ProblemKind::Unauthorized, detail);
+    let Some(token) = auth::bearer_token(req.header("authorization")) else {
+        return Err(unauthorized(
+            "send your API key as `Authorization: Bearer <key>`",
+        ));
+    };
+    if access::looks_like_key(token) {
+        return match kv.get::<ApiKey>(&keys::api_key(&access::hash_key(token)))? {
+            Some(key) if key.revoked_at.is_none() => Ok(Principal {
+                name: Some(key.name),
+                role: key.role,
+            }),
+            Some(_) => Err(unauthorized(
+                "this API key has been revoked; ask an admin for a new one",
+            )),
+            None => Err(unauthorized("the bearer token is not valid")),
+        };
+    }
+    if config::optional("admin_token").is_some_and(|t| auth::secrets_match(token, &t)) {
+        return Ok(Principal {
+            name: Some("admin".into()),
+            role: Role::Admin,
+        });
+    }
+    if config::optional("agent_token").is_some_and(|t| auth::secrets_match(token, &t)) {
+        return Ok(Principal {
+            name: None,
+            role: Role::Agent,
+        });
+    }
+    Err(unauthorized("the bearer token is not valid"))
+}
+
+fn agent(
+    req: &Incoming,
+    kv: &Kv,
+    principal: &Principal,
+    rest: &[&str],
+    log: &mut RequestLog,
+) -> Result<Handled, Problem> {
     let now = clock::now();
+    if let [id, ..] = rest {
+        log.field("case_id", *id);
+    }
+    let act = |action: Action| -> Result<Handled, Problem> {
+        let id = rest[0];
+        let (case, notice) = transition(kv, id, principal.attribute(action), now)?;
+        Ok(Handled::then(Reply::json(200, &case), move || {
+            if let Some(notice) = notice {
+                hand_to_dispatch(&notice.id);
+            }
+        }))
+    };
     match (&req.method, rest) {
         (Method::Get, []) => {
             log.route("/v1/cases");
-            list_cases(&kv, req, now).map(Handled::from)
+            list_cases(kv, req, now).map(Handled::from)
         }
         (Method::Get, [id]) => {
             log.route("/v1/cases/:id");
-            log.field("case_id", *id);
-            view_case(&kv, id).map(Handled::from)
+            view_case(kv, id).map(Handled::from)
         }
-        (Method::Post, [id, "acknowledge"]) => {
+        (Method::Post, [_, "assign"]) => {
+            log.route("/v1/cases/:id/assign");
+            principal.require(Role::TeamLead, "assigning a case")?;
+            act(req
+                .json::<AssignInput>()?
+                .into_action()
+                .map_err(Problem::invalid)?)
+        }
+        (Method::Post, [_, "acknowledge"]) => {
             log.route("/v1/cases/:id/acknowledge");
-            log.field("case_id", *id);
-            let action = req
+            act(req
                 .json::<AcknowledgeInput>()?
                 .into_action()
-                .map_err(Problem::invalid)?;
-            let (case, _) = transition(&kv, id, action, now)?;
-            Ok(Reply::json(200, &case).into())
+                .map_err(Problem::invalid)?)
+        }
+        (Method::Post, [_, "outreach"]) => {
+            log.route("/v1/cases/:id/outreach");
+            act(req
+                .json::<OutreachInput>()?
+                .into_action()
+                .map_err(Problem::invalid)?)
+        }
+        (Method::Post, [_, "resolve"]) => {
+            log.route("/v1/cases/:id/resolve");
+            act(req
+                .json::<ResolveInput>()?
+                .into_action()
+                .map_err(Problem::invalid)?)
+        }
+        (Method::Post, [_, "close"]) => {
+            log.route("/v1/cases/:id/close");
+            act(req
+                .json::<CloseInput>()?
+                .into_action()
+                .map_err(Problem::invalid)?)
+        }
+        (Method::Post, [_, "watchers"]) => {
+            log.route("/v1/cases/:id/watchers");
+            act(req
+                .json::<WatchInput>()?
+                .into_action()
+                .map_err(Problem::invalid)?)
         }
         (Method::Post, [id, "notes"]) => {
             log.route("/v1/cases/:id/notes");
-            log.field("case_id", *id);
-            let (by, text) = req
+            let (by, text, kind) = req
                 .json::<NoteInput>()?
                 .validate()
                 .map_err(Problem::invalid)?;
-            let case = load_case(&kv, id)?;
-            let event = case.note(&by, &text, clock::new_id(now), now);
+            let case = load_case(kv, id)?;
+            let event = case.remark(kind, &principal.actor(by), &text, clock::new_id(now), now);
             kv.put(&keys::event(&case.id, &event.id), &event)?;
             Ok(Reply::json(201, &event).into())
         }
-        (Method::Post, [id, "resolve"]) => {
-            log.route("/v1/cases/:id/resolve");
-            log.field("case_id", *id);
-            let action = req
-                .json::<ResolveInput>()?
-                .into_action()
-                .map_err(Problem::invalid)?;
-            resolve(kv, id, action, now)
-        }
         (_, [] | [_]) => Err(http::method_not_allowed("GET")),
-        (_, [_, "acknowledge" | "notes" | "resolve"]) => Err(http::method_not_allowed("POST")),
+        (
+            _,
+            [
+                _,
+                "assign" | "acknowledge" | "outreach" | "notes" | "resolve" | "close" | "watchers",
+            ],
+        ) => Err(http::method_not_allowed("POST")),
         _ => Err(http::not_found(&req.path)),
     }
 }
 
 fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem> {
-    let filter = req
-        .query_param("state")
-        .unwrap_or_else(|| "open".to_owned());
-    let known = ["open", "all"];
-    let wanted = |c: &Case| match filter.as_str() {
-        "open" => c.state.is_open(),
-        "all" => true,
-        state => c.state.as_str() == state,
-    };
-    let valid_state = known.contains(&filter.as_str())
-        || serde_json::from_value::<CaseState>(json!(filter)).is_ok();
-    if !valid_state {
-        return Err(Problem::invalid(vec![FieldError::new(
-            "/query/state",
-            "use open, all, or a case state such as acknowledged",
-        )]));
-    }
+    let filter = CaseFilter::from_query(&req.query).map_err(Problem::invalid)?;
     let mut cases: Vec<Case> = kv.records_with_prefix::<Case>(keys::CASE)?;
-    cases.retain(wanted);
+    cases.retain(|c| filter.matches(c, now));
     api::sort_by_urgency(&mut cases);
+    // Counted over every matching case, listed up to the limit.
     let mut summaries = Vec::with_capacity(cases.len());
     for case in &cases {
         let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
         summaries.push(CaseSummary::new(case, feedback.as_ref(), now));
     }
-    Ok(Reply::json(200, &json!({"cases": summaries})))
+    let total = summaries.len();
+    let recovered = summaries.iter().filter(|s| s.recovered_detractor).count();
+    summaries.truncate(filter.limit);
+    Ok(Reply::json(
+        200,
+        &json!({"cases": summaries, "total": total, "recovered_detractors": recovered}),
+    ))
 }
 
 fn view_case(kv: &Kv, id: &str) -> Result<Reply, Problem> {
@@ -175,21 +267,92 @@ fn transition(
         ));
     }
     let notice = match next.state {
-        CaseState::ResolvedAwaitingCustomer => Some(Notice::customer_follow_up(
+        _ if next.state == case.state => None,
+        CaseState::ResolvedAwaitingCustomer => customer_notice(
+            kv,
             &next,
-            confirmation_link(&next, now)?,
+            Notice::customer_follow_up(&next, confirmation_link(&next, now)?, now),
             now,
-        )),
+        )?,
         CaseState::Reopened => Some(Notice::case_reopened(&next, now)),
+        CaseState::ClosedConfirmed | CaseState::ClosedUnconfirmed
+            if !closeloop_edge::domain::message::watchers(&next).is_empty() =>
+        {
+            Some(Notice::case_closed(&next, now))
+        }
         _ => None,
     };
     if let Some(notice) = &notice {
-        kv.put(&keys::notice(&notice.id), notice)?;
-        kv.put(&keys::pending_notice(&notice.id), &Pending { since: now })?;
+        queue(kv, notice, now)?;
     }
     kv.put(&keys::event(&case.id, &event.id), &event)?;
     kv.put(&keys::case(&case.id), &next)?;
     Ok((next, notice))
+}
+
+fn queue(kv: &Kv, notice: &Notice, now: Timestamp) -> Result<(), Problem> {
+    kv.put(&keys::notice(&notice.id), notice)?;
+    kv.put(&keys::pending_notice(&notice.id), &Pending { since: now })?;
+    Ok(())
+}
+
+/// Applies the contact rules to a customer message: `None` (and an event saying why) for a
+/// customer on the do-not-contact list; held until the end of the quiet hours inside them.
+fn customer_notice(
+    kv: &Kv,
+    case: &Case,
+    notice: Notice,
+    now: Timestamp,
+) -> Result<Option<Notice>, Problem> {
+    let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
+    let mut listed = false;
+    if let Some(feedback) = &feedback {
+        for digest in contact::customer_digests(&feedback.customer) {
+            listed |= kv.exists(&keys::do_not_contact(&digest))?;
+        }
+    }
+    let (notice, detail) = if listed {
+        (
+            None,
+            format!(
+                "no {} sent: the customer is on the do-not-contact list",
+                notice.kind.as_str()
+            ),
+        )
+    } else {
+        match quiet_hours().and_then(|q| q.hold_until(now)) {
+            Some(until) => (
+                Some(notice.clone().hold_until(Some(until))),
+                format!(
+                    "{} held until {} (customer quiet hours)",
+                    notice.kind.as_str(),
+                    until.to_rfc3339()
+                ),
+            ),
+            None => return Ok(Some(notice)),
+        }
+    };
+    let event = case.remark(
+        EventKind::ContactSuppressed,
+        "closeloop",
+        &detail,
+        clock::new_id(now),
+        now,
+    );
+    kv.put(&keys::event(&case.id, &event.id), &event)?;
+    Ok(notice)
+}
+
+/// The configured quiet hours; unset means none, an unreadable value is logged and ignored.
+fn quiet_hours() -> Option<QuietHours> {
+    let text = config::optional("customer_quiet_hours")?;
+    let parsed = QuietHours::parse(&text);
+    if parsed.is_none() {
+        eprintln!(
+            "{{\"level\":\"error\",\"msg\":\"customer_quiet_hours is not HH:MM-HH:MM; ignored\"}}"
+        );
+    }
+    parsed
 }
 
 fn link_key() -> Result<LinkKey, Problem> {
@@ -212,15 +375,6 @@ fn confirmation_link(case: &Case, now: Timestamp) -> Result<String, Problem> {
     Ok(format!("{}/v1/confirm/{token}", config::public_base_url()))
 }
 
-fn resolve(kv: Kv, id: &str, action: Action, now: Timestamp) -> Result<Handled, Problem> {
-    let (case, notice) = transition(&kv, id, action, now)?;
-    Ok(Handled::then(Reply::json(200, &case), move || {
-        if let Some(notice) = notice {
-            hand_to_dispatch(&notice.id);
-        }
-    }))
-}
-
 fn hand_to_dispatch(notice_id: &str) {
     stage::hand_over_logged(
         COMPONENT,
@@ -235,6 +389,16 @@ fn hand_to_dispatch(notice_id: &str) {
 fn tick() -> Reply {
     let mut status = 200;
     let mut report = serde_json::Map::new();
+    // First the customer follow-ups, whose notices the dispatch tick below then delivers.
+    match follow_up_sweep(clock::now()) {
+        Ok(summary) => {
+            report.insert("followup".into(), summary);
+        }
+        Err(problem) => {
+            status = 503;
+            report.insert("followup".into(), json!({"error": problem.detail}));
+        }
+    }
     for (name, variable, default) in [
         ("triage", "triage_url", "http://triage.spin.internal"),
         ("dispatch", "dispatch_url", "http://dispatch.spin.internal"),
@@ -254,4 +418,78 @@ fn tick() -> Reply {
         report.insert(name.to_owned(), result);
     }
     Reply::json(status, &report)
+}
+
+/// The reminder and close days from `reminder_after_days` and `close_unconfirmed_after_days`;
+/// a wrong configuration is logged and the defaults apply.
+fn follow_up_policy() -> FollowUpPolicy {
+    let days =
+        |name: &str, default: u32| config::number(name, default.into()).min(u32::MAX.into()) as u32;
+    FollowUpPolicy::new(
+        days("reminder_after_days", followup::DEFAULT_REMINDER_AFTER_DAYS),
+        days(
+            "close_unconfirmed_after_days",
+            followup::DEFAULT_CLOSE_AFTER_DAYS,
+        ),
+    )
+    .unwrap_or_else(|why| {
+        eprintln!(
+            "{}",
+            json!({"level": "error", "msg": format!("{why}; using the defaults")})
+        );
+        FollowUpPolicy::default()
+    })
+}
+
+/// Sends each awaiting case its one reminder, and closes as unconfirmed those whose customer
+/// never answered. Both are claimed, so ticks racing each other act once.
+fn follow_up_sweep(now: Timestamp) -> Result<serde_json::Value, Problem> {
+    let kv = Kv::open()?;
+    let policy = follow_up_policy();
+    let (mut reminded, mut closed, mut conflicts) = (0, 0, 0);
+    for case in kv.records_with_prefix::<Case>(keys::CASE)? {
+        match policy.due(&case, now) {
+            FollowUpStep::Nothing => {}
+            FollowUpStep::Remind => {
+                if !kv.claim(&keys::reminder_claim(&case.id, case.round))? {
+                    continue;
+                }
+                let reminder =
+                    Notice::customer_reminder(&case, confirmation_link(&case, now)?, now);
+                let event = case.remark(
+                    EventKind::ReminderQueued,
+                    "closeloop",
+                    &format!(
+                        "no answer after {} days: one reminder queued",
+                        policy.reminder_after_days
+                    ),
+                    clock::new_id(now),
+                    now,
+                );
+                kv.put(&keys::event(&case.id, &event.id), &event)?;
+                if let Some(reminder) = customer_notice(&kv, &case, reminder, now)? {
+                    queue(&kv, &reminder, now)?;
+                }
+                reminded += 1;
+            }
+            FollowUpStep::CloseUnconfirmed => {
+                let action = Action::ExpireUnconfirmed {
+                    after_days: policy.close_after_days,
+                };
+                match transition(&kv, &case.id, action, now) {
+                    Ok(_) => closed += 1,
+                    Err(p) if p.status() == 409 => conflicts += 1,
+                    Err(p) => return Err(p),
+                }
+            }
+        }
+    }
+    if reminded + closed > 0 {
+        log::event(
+            COMPONENT,
+            "follow-up sweep",
+            json!({"reminded": reminded, "closed_unconfirmed": closed}),
+        );
+    }
+    Ok(json!({"reminded": reminded, "closed_unconfirmed": closed, "conflicts": conflicts}))
 }

@@ -1,19 +1,27 @@
 //! The case a piece of feedback opens, its lifecycle, and the events that make its timeline.
 //!
-//! A case changes only through [`Case::apply`], which enforces the state machine and returns
-//! the new case together with the event that records the change. Every change bumps
-//! `version`; the component claims `(case, version)` once in the store before writing, so of
-//! two agents acting at the same moment exactly one wins and the other gets a 409.
+//! A case changes only through [`Case::apply`], which enforces the state machine below and
+//! returns the new case together with the event that records the change (who, when, from, to,
+//! why): the timeline and the audit trail are these events, appended and never rewritten.
+//! Every change bumps `version`; the component claims `(case, version)` once in the store
+//! before writing, so of two agents acting at the same moment exactly one wins and the other
+//! gets a 409.
 //!
 //! ```text
-//!   new ──acknowledge──▶ acknowledged ──resolve──▶ resolved-awaiting-customer ──yes──▶ closed-confirmed
-//!    │                                    ▲                    │
-//!    └──────────────resolve───────────────┘                    no
-//!                                         ▲                    ▼
-//!                                         └──resolve── reopened ──acknowledge──▶ acknowledged
+//!              assign                  acknowledge               outreach
+//!   new ─────────────────▶ assigned ───────────────▶ acknowledged ─────────▶ in-progress
+//!    │ (any open state may be (re)assigned, acknowledged from new/assigned/reopened,
+//!    │  and move to in-progress by logging an outreach)                        │
+//!    └──────────────────────────── resolve (from any open state) ──────────────┤
+//!                                                                             ▼
+//!   closed-confirmed ◀──customer: yes── resolved-awaiting-customer ──customer: no──▶ reopened
+//!                                        │            │
+//!            tick: no answer in N days ──┘            └── close without contact (reason)
+//!                                        ▼
+//!                              closed-unconfirmed ◀── close without contact (from any open state)
 //! ```
-//! `assigned`, `in-progress` and `closed-unconfirmed` are part of the model already; the
-//! agent actions that reach them come with the full follow-up API.
+//! Open states: new, assigned, acknowledged, in-progress, reopened. Closed states are final:
+//! a customer who writes again opens a new case. Adding a watcher changes no state.
 
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +160,12 @@ pub struct Case {
     pub customer_answer: Option<CustomerAnswer>,
     pub reopen_count: u32,
     pub closed_at: Option<Timestamp>,
+    /// Why the case was closed without the customer's confirmation.
+    #[serde(default)]
+    pub close_reason: Option<String>,
+    /// People told when the case closes, besides the routing's watchers.
+    #[serde(default)]
+    pub watchers: Vec<String>,
 }
 
 /// Something that happened to a case, who did it and why: the timeline and the audit trail.
@@ -181,13 +195,78 @@ pub enum EventKind {
     Delivered,
     DeliveryFailed,
     DeadLettered,
+    Assigned,
+    Outreach,
+    /// More feedback the customer gave an agent, recorded by the agent.
+    CustomerFeedback,
+    ClosedWithoutContact,
+    ClosedUnconfirmed,
+    WatcherAdded,
+    /// The one reminder asking the customer to answer was queued.
+    ReminderQueued,
+    /// A customer message was not sent because of the contact rules.
+    ContactSuppressed,
+    /// The customer's personal data was erased.
+    CustomerErased,
 }
 
-/// What an agent or the customer does to a case.
+/// How an agent reached out to the customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutreachChannel {
+    Phone,
+    Email,
+    Sms,
+    Chat,
+    InPerson,
+    Other,
+}
+
+/// What came of an outreach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutreachOutcome {
+    Reached,
+    LeftMessage,
+    NoAnswer,
+    WrongContact,
+    Declined,
+}
+
+macro_rules! kebab_names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+    };
+}
+kebab_names!(OutreachChannel { Phone => "phone", Email => "email", Sms => "sms", Chat => "chat", InPerson => "in-person", Other => "other" });
+kebab_names!(OutreachOutcome { Reached => "reached", LeftMessage => "left-message", NoAnswer => "no-answer", WrongContact => "wrong-contact", Declined => "declined" });
+
+/// What an agent, the customer or the scheduler does to a case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// Give the case to `to` (a first assignment or a reassignment).
+    Assign {
+        by: String,
+        to: String,
+        note: Option<String>,
+    },
     Acknowledge {
         by: String,
+        note: Option<String>,
+    },
+    /// An attempt to reach the customer; the work is now in progress.
+    LogOutreach {
+        by: String,
+        channel: OutreachChannel,
+        outcome: OutreachOutcome,
         note: Option<String>,
     },
     Resolve {
@@ -196,25 +275,68 @@ pub enum Action {
         root_cause: RootCause,
     },
     CustomerAnswer(CustomerAnswer),
+    /// Closed by an agent without the customer's confirmation, for a stated reason.
+    CloseWithoutContact {
+        by: String,
+        reason: String,
+    },
+    /// Closed by the scheduler: the customer did not answer within `after_days`.
+    ExpireUnconfirmed {
+        after_days: u32,
+    },
+    /// Someone to tell when the case closes; no change of state.
+    AddWatcher {
+        by: String,
+        watcher: String,
+    },
 }
+
+use CaseState::*;
+/// The states someone on the team still works in.
+const OPEN: &[CaseState] = &[New, Assigned, Acknowledged, InProgress, Reopened];
 
 impl Action {
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Assign { .. } => "assign",
             Self::Acknowledge { .. } => "acknowledge",
+            Self::LogOutreach { .. } => "log an outreach on",
             Self::Resolve { .. } => "resolve",
             Self::CustomerAnswer(a) if a.resolved => "confirm",
             Self::CustomerAnswer(_) => "reopen",
+            Self::CloseWithoutContact { .. } => "close",
+            Self::ExpireUnconfirmed { .. } => "close unconfirmed",
+            Self::AddWatcher { .. } => "add a watcher to",
+        }
+    }
+
+    /// Who is acting, for the actions a person takes.
+    pub fn actor_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Assign { by, .. }
+            | Self::Acknowledge { by, .. }
+            | Self::LogOutreach { by, .. }
+            | Self::Resolve { by, .. }
+            | Self::CloseWithoutContact { by, .. }
+            | Self::AddWatcher { by, .. } => Some(by),
+            Self::CustomerAnswer(_) | Self::ExpireUnconfirmed { .. } => None,
         }
     }
 
     /// The states this action may start from.
     pub fn allowed_from(&self) -> &'static [CaseState] {
-        use CaseState::*;
         match self {
+            Self::Assign { .. } | Self::LogOutreach { .. } | Self::Resolve { .. } => OPEN,
             Self::Acknowledge { .. } => &[New, Assigned, Reopened],
-            Self::Resolve { .. } => &[New, Assigned, Acknowledged, InProgress, Reopened],
-            Self::CustomerAnswer(_) => &[ResolvedAwaitingCustomer],
+            Self::CustomerAnswer(_) | Self::ExpireUnconfirmed { .. } => &[ResolvedAwaitingCustomer],
+            Self::CloseWithoutContact { .. } | Self::AddWatcher { .. } => &[
+                New,
+                Assigned,
+                Acknowledged,
+                InProgress,
+                Reopened,
+                ResolvedAwaitingCustomer,
+            ],
         }
     }
 }
@@ -245,6 +367,8 @@ impl Case {
             customer_answer: None,
             reopen_count: 0,
             closed_at: None,
+            close_reason: None,
+            watchers: Vec::new(),
             triage,
         }
     }
@@ -278,6 +402,20 @@ impl Case {
         }
     }
 
+    /// A detractor whose new score, given when confirming the fix, is no longer a detractor's:
+    /// the measure of the inner loop working. `original` is the feedback's score.
+    pub fn recovered_detractor(&self, original: Option<crate::score::Score>) -> bool {
+        use crate::score::ScoreClass;
+        let new = self.customer_answer.as_ref().and_then(|a| a.score);
+        matches!(
+            (original.map(|s| s.class()), new.map(|s| s.class())),
+            (
+                Some(ScoreClass::Detractor),
+                Some(ScoreClass::Passive | ScoreClass::Promoter)
+            )
+        )
+    }
+
     /// Seconds from opening to the first response, once there was one.
     pub fn first_response_secs(&self) -> Option<i64> {
         self.first_response_at
@@ -306,18 +444,44 @@ impl Case {
         let mut next = self.clone();
         next.version += 1;
         let (actor, kind, detail) = match action {
+            Action::Assign { by, to, note } => {
+                next.state = Assigned;
+                let detail = match (&self.owner, note) {
+                    (Some(from), Some(n)) => format!("reassigned from {from} to {to}: {n}"),
+                    (Some(from), None) => format!("reassigned from {from} to {to}"),
+                    (None, Some(n)) => format!("assigned to {to}: {n}"),
+                    (None, None) => format!("assigned to {to}"),
+                };
+                next.owner = Some(to);
+                (by, EventKind::Assigned, detail)
+            }
             Action::Acknowledge { by, note } => {
-                next.state = CaseState::Acknowledged;
+                next.state = Acknowledged;
                 next.first_response_at.get_or_insert(now);
                 next.owner.get_or_insert_with(|| by.clone());
                 (by, EventKind::Acknowledged, note.unwrap_or_default())
+            }
+            Action::LogOutreach {
+                by,
+                channel,
+                outcome,
+                note,
+            } => {
+                next.state = InProgress;
+                next.first_response_at.get_or_insert(now);
+                next.owner.get_or_insert_with(|| by.clone());
+                let mut detail = format!("{} outreach: {}", channel.as_str(), outcome.as_str());
+                if let Some(note) = note {
+                    detail.push_str(&format!("; {note}"));
+                }
+                (by, EventKind::Outreach, detail)
             }
             Action::Resolve {
                 by,
                 summary,
                 root_cause,
             } => {
-                next.state = CaseState::ResolvedAwaitingCustomer;
+                next.state = ResolvedAwaitingCustomer;
                 next.first_response_at.get_or_insert(now);
                 next.round += 1;
                 let detail = format!("{summary} (root cause: {})", root_cause.as_str());
@@ -342,16 +506,36 @@ impl Case {
                     detail.push_str(&format!(": \"{comment}\""));
                 }
                 let kind = if answer.resolved {
-                    next.state = CaseState::ClosedConfirmed;
+                    next.state = ClosedConfirmed;
                     next.closed_at = Some(now);
                     EventKind::CustomerConfirmed
                 } else {
-                    next.state = CaseState::Reopened;
+                    next.state = Reopened;
                     next.reopen_count += 1;
                     EventKind::Reopened
                 };
                 next.customer_answer = Some(answer);
                 ("customer".to_owned(), kind, detail)
+            }
+            Action::CloseWithoutContact { by, reason } => {
+                next.state = ClosedUnconfirmed;
+                next.closed_at = Some(now);
+                next.close_reason = Some(reason.clone());
+                (by, EventKind::ClosedWithoutContact, reason)
+            }
+            Action::ExpireUnconfirmed { after_days } => {
+                next.state = ClosedUnconfirmed;
+                next.closed_at = Some(now);
+                let reason = format!("the customer did not answer within {after_days} days");
+                next.close_reason = Some(reason.clone());
+                ("closeloop".to_owned(), EventKind::ClosedUnconfirmed, reason)
+            }
+            Action::AddWatcher { by, watcher } => {
+                let detail = format!("{watcher} will be told when the case closes");
+                if !next.watchers.contains(&watcher) {
+                    next.watchers.push(watcher);
+                }
+                (by, EventKind::WatcherAdded, detail)
             }
         };
         let event = CaseEvent {
@@ -369,12 +553,24 @@ impl Case {
 
     /// A note: recorded on the timeline, never a change of state, so notes never conflict.
     pub fn note(&self, by: &str, text: &str, event_id: String, now: Timestamp) -> CaseEvent {
+        self.remark(EventKind::Note, by, text, event_id, now)
+    }
+
+    /// A note or extra customer feedback: an event that changes no state.
+    pub fn remark(
+        &self,
+        kind: EventKind,
+        by: &str,
+        text: &str,
+        event_id: String,
+        now: Timestamp,
+    ) -> CaseEvent {
         CaseEvent {
             id: event_id,
             case_id: self.id.clone(),
             at: now,
             actor: by.to_owned(),
-            kind: EventKind::Note,
+            kind,
             from: None,
             to: None,
             detail: text.to_owned(),
@@ -483,6 +679,231 @@ mod tests {
             "cannot acknowledge a case that is acknowledged; acknowledge is allowed from: new, assigned, reopened"
         );
         assert!(step(&case(), answer(true), 1).is_err());
+    }
+
+    /// One of every action, named as in the transition table below.
+    fn every_action() -> Vec<(&'static str, Action)> {
+        vec![
+            (
+                "assign",
+                Action::Assign {
+                    by: "lead".into(),
+                    to: "bo".into(),
+                    note: None,
+                },
+            ),
+            ("acknowledge", ack()),
+            (
+                "outreach",
+                Action::LogOutreach {
+                    by: "ann".into(),
+                    channel: OutreachChannel::Phone,
+                    outcome: OutreachOutcome::Reached,
+                    note: None,
+                },
+            ),
+            ("resolve", resolve()),
+            ("yes", answer(true)),
+            ("no", answer(false)),
+            (
+                "close",
+                Action::CloseWithoutContact {
+                    by: "ann".into(),
+                    reason: "customer asked not to be called".into(),
+                },
+            ),
+            ("expire", Action::ExpireUnconfirmed { after_days: 7 }),
+            (
+                "watch",
+                Action::AddWatcher {
+                    by: "ann".into(),
+                    watcher: "gm".into(),
+                },
+            ),
+        ]
+    }
+
+    /// The documented lifecycle, written out by hand: (from, action, to). Anything not listed
+    /// is forbidden.
+    const ALLOWED: &[(CaseState, &str, CaseState)] = &[
+        (New, "assign", Assigned),
+        (Assigned, "assign", Assigned),
+        (Acknowledged, "assign", Assigned),
+        (InProgress, "assign", Assigned),
+        (Reopened, "assign", Assigned),
+        (New, "acknowledge", Acknowledged),
+        (Assigned, "acknowledge", Acknowledged),
+        (Reopened, "acknowledge", Acknowledged),
+        (New, "outreach", InProgress),
+        (Assigned, "outreach", InProgress),
+        (Acknowledged, "outreach", InProgress),
+        (InProgress, "outreach", InProgress),
+        (Reopened, "outreach", InProgress),
+        (New, "resolve", ResolvedAwaitingCustomer),
+        (Assigned, "resolve", ResolvedAwaitingCustomer),
+        (Acknowledged, "resolve", ResolvedAwaitingCustomer),
+        (InProgress, "resolve", ResolvedAwaitingCustomer),
+        (Reopened, "resolve", ResolvedAwaitingCustomer),
+        (ResolvedAwaitingCustomer, "yes", ClosedConfirmed),
+        (ResolvedAwaitingCustomer, "no", Reopened),
+        (New, "close", ClosedUnconfirmed),
+        (Assigned, "close", ClosedUnconfirmed),
+        (Acknowledged, "close", ClosedUnconfirmed),
+        (InProgress, "close", ClosedUnconfirmed),
+        (Reopened, "close", ClosedUnconfirmed),
+        (ResolvedAwaitingCustomer, "close", ClosedUnconfirmed),
+        (ResolvedAwaitingCustomer, "expire", ClosedUnconfirmed),
+        (New, "watch", New),
+        (Assigned, "watch", Assigned),
+        (Acknowledged, "watch", Acknowledged),
+        (InProgress, "watch", InProgress),
+        (Reopened, "watch", Reopened),
+        (ResolvedAwaitingCustomer, "watch", ResolvedAwaitingCustomer),
+    ];
+
+    const ALL_STATES: [CaseState; 8] = [
+        New,
+        Assigned,
+        Acknowledged,
+        InProgress,
+        ResolvedAwaitingCustomer,
+        ClosedConfirmed,
+        ClosedUnconfirmed,
+        Reopened,
+    ];
+
+    #[test]
+    fn every_allowed_and_every_forbidden_transition() {
+        let mut checked = 0;
+        for from in ALL_STATES {
+            let mut c = case();
+            c.state = from;
+            for (name, action) in every_action() {
+                let expected = ALLOWED
+                    .iter()
+                    .find(|(f, a, _)| *f == from && *a == name)
+                    .map(|(_, _, to)| *to);
+                let result = c.apply(action, "e".into(), t0());
+                match (expected, result) {
+                    (Some(to), Ok((next, event))) => {
+                        assert_eq!(next.state, to, "{from:?} {name}");
+                        assert_eq!(next.version, c.version + 1);
+                        assert_eq!((event.from, event.to), (Some(from), Some(to)));
+                        assert!(!event.actor.is_empty());
+                    }
+                    (None, Err(e)) => {
+                        assert_eq!(e.from, from.as_str());
+                        assert!(e.to_string().contains("is allowed from"), "{e}");
+                    }
+                    (expected, result) => {
+                        panic!("{from:?} {name}: expected {expected:?}, got {result:?}")
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 8 * 9);
+    }
+
+    #[test]
+    fn assign_reassign_outreach_and_close_record_why() {
+        let c = case();
+        let assign = |to: &str| Action::Assign {
+            by: "lead".into(),
+            to: to.into(),
+            note: None,
+        };
+        let (c, e) = c.apply(assign("bo"), "e1".into(), t0()).unwrap();
+        assert_eq!(
+            (c.owner.as_deref(), e.detail.as_str()),
+            (Some("bo"), "assigned to bo")
+        );
+        let (c, e) = c.apply(assign("cy"), "e2".into(), t0()).unwrap();
+        assert_eq!(e.detail, "reassigned from bo to cy");
+        assert_eq!(e.kind, EventKind::Assigned);
+        let outreach = Action::LogOutreach {
+            by: "cy".into(),
+            channel: OutreachChannel::Phone,
+            outcome: OutreachOutcome::LeftMessage,
+            note: Some("will call back at 5".into()),
+        };
+        let (c, e) = c
+            .apply(outreach, "e3".into(), t0() + Duration::minutes(3))
+            .unwrap();
+        assert_eq!(
+            e.detail,
+            "phone outreach: left-message; will call back at 5"
+        );
+        assert_eq!(
+            c.first_response_secs(),
+            Some(180),
+            "an outreach is a response"
+        );
+        let close = Action::CloseWithoutContact {
+            by: "cy".into(),
+            reason: "duplicate of another case".into(),
+        };
+        let (c, e) = c.apply(close, "e4".into(), t0()).unwrap();
+        assert_eq!(c.state, ClosedUnconfirmed);
+        assert_eq!(c.close_reason.as_deref(), Some("duplicate of another case"));
+        assert_eq!(e.kind, EventKind::ClosedWithoutContact);
+        assert!(c.closed_at.is_some());
+    }
+
+    #[test]
+    fn expiry_is_the_schedulers_and_watchers_are_kept_once() {
+        let c = step(&case(), resolve(), 1).unwrap();
+        let watch = || Action::AddWatcher {
+            by: "ann".into(),
+            watcher: "gm".into(),
+        };
+        let c = step(&c, watch(), 2).unwrap();
+        let c = step(&c, watch(), 3).unwrap();
+        assert_eq!(c.watchers, ["gm"]);
+        let (c, e) = c
+            .apply(
+                Action::ExpireUnconfirmed { after_days: 7 },
+                "e".into(),
+                t0(),
+            )
+            .unwrap();
+        assert_eq!(
+            (c.state, e.actor.as_str()),
+            (ClosedUnconfirmed, "closeloop")
+        );
+        assert_eq!(e.detail, "the customer did not answer within 7 days");
+        assert_eq!(
+            OutreachChannel::parse("in-person"),
+            Some(OutreachChannel::InPerson)
+        );
+        assert_eq!(OutreachOutcome::parse("nope"), None);
+    }
+
+    #[test]
+    fn a_detractor_who_scores_again_higher_is_recovered() {
+        use crate::score::{Score, ScoreKind};
+        let nps = |value| Score {
+            kind: ScoreKind::Nps,
+            value,
+            scale: 10,
+        };
+        let answered = |new: Option<i64>| {
+            let c = step(&case(), resolve(), 1).unwrap();
+            let a = Action::CustomerAnswer(CustomerAnswer {
+                resolved: true,
+                score: new.map(nps),
+                comment: None,
+                answered_at: t0(),
+            });
+            step(&c, a, 2).unwrap()
+        };
+        assert!(answered(Some(7)).recovered_detractor(Some(nps(3))));
+        assert!(!answered(Some(6)).recovered_detractor(Some(nps(3))));
+        assert!(!answered(None).recovered_detractor(Some(nps(3))));
+        assert!(
+            !answered(Some(10)).recovered_detractor(Some(nps(8))),
+            "not a detractor"
+        );
     }
 
     #[test]

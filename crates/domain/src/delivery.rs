@@ -256,7 +256,7 @@ impl Delivery {
             status: DeliveryStatus::Pending,
             attempts: 0,
             created_at: notice.created_at,
-            next_attempt_at: notice.created_at,
+            next_attempt_at: notice.not_before.unwrap_or(notice.created_at),
             delivered_at: None,
             last_error: None,
             to,
@@ -381,6 +381,21 @@ mod tests {
         let f = Notice::customer_follow_up(&case(), "https://x".into(), t0());
         assert_eq!(plan(&f, all())[0].channel, Channel::CustomerWebhook);
         assert!(plan(&f, ConfiguredChannels::default()).is_empty());
+    }
+
+    #[test]
+    fn held_notices_are_not_due_before_their_time() {
+        let c = case();
+        let held = Notice::customer_follow_up(&c, "L".into(), t0())
+            .hold_until(Some(t0() + Duration::hours(9)));
+        let planned = plan(&held, all());
+        assert_eq!(planned.len(), 1);
+        assert_eq!(planned[0].channel, Channel::CustomerWebhook);
+        assert!(!planned[0].is_due(t0() + Duration::hours(9) - Duration::seconds(1)));
+        assert!(planned[0].is_due(t0() + Duration::hours(9)));
+        let reminder = Notice::customer_reminder(&c, "L".into(), t0());
+        assert_eq!(plan(&reminder, all())[0].channel, Channel::CustomerWebhook);
+        assert_eq!(plan(&Notice::case_closed(&c, t0()), all()).len(), 2);
     }
 
     #[test]

@@ -32,6 +32,16 @@ impl Record for Delivery {
     const SCHEMA: &'static str = "delivery/1";
 }
 
+impl Record for crate::access::ApiKey {
+    const SCHEMA: &'static str = "api-key/1";
+}
+impl Record for crate::contact::DncEntry {
+    const SCHEMA: &'static str = "do-not-contact/1";
+}
+impl Record for crate::privacy::ErasureRecord {
+    const SCHEMA: &'static str = "erasure/1";
+}
+
 /// A pointer record: the id of another record (idempotency and index keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ref {

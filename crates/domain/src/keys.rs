@@ -18,6 +18,30 @@ pub const DELIVERY: &str = "delivery:";
 pub const PENDING_TRIAGE: &str = "pending:triage:";
 pub const PENDING_NOTICE: &str = "pending:notice:";
 pub const PENDING_DELIVERY: &str = "pending:delivery:";
+pub const API_KEY: &str = "apikey:";
+pub const DO_NOT_CONTACT: &str = "dnc:";
+pub const ERASURE: &str = "erasure:";
+
+/// An API key record, under the SHA-256 of the key (`access::hash_key`).
+pub fn api_key(key_hash: &str) -> String {
+    format!("{API_KEY}{key_hash}")
+}
+
+/// A do-not-contact entry, under the digest of a normalised contact (`contact::dnc_digest`):
+/// the list itself holds no email or phone number.
+pub fn do_not_contact(digest: &str) -> String {
+    format!("{DO_NOT_CONTACT}{digest}")
+}
+
+/// The anonymous record of one erasure.
+pub fn erasure(id: &str) -> String {
+    format!("{ERASURE}{id}")
+}
+
+/// Claimed by the one reminder a case's `round` may send.
+pub fn reminder_claim(case_id: &str, round: u32) -> String {
+    format!("claim:reminder:{case_id}:{round}")
+}
 
 pub fn feedback(id: &str) -> String {
     format!("{FEEDBACK}{id}")
@@ -96,6 +120,10 @@ mod tests {
             case_claim(id, u64::MAX),
             delivery_claim(id, u32::MAX),
             link_claim(id),
+            api_key(&crate::access::hash_key("clk_x")),
+            do_not_contact(&crate::ids::digest(&["email", "a@b.c"])),
+            erasure(id),
+            reminder_claim(id, u32::MAX),
         ] {
             assert!(key.len() <= 255, "{key}");
             assert!(!key.contains(['/', '\\', '?', '#']), "{key}");

@@ -16,21 +16,28 @@
 //! - [`keys`] and [`envelope`]: how all of this is laid out in the key-value store.
 //! - [`api`]: the agent API's strict inputs and its views of cases.
 //! - [`problem`]: RFC 9457 problem details, one stable `type` per error.
-//! - [`ids`] and [`auth`]: sortable identifiers and constant-time secret comparison.
+//! - [`ids`] and [`auth`]: sortable identifiers and constant-time secret comparison;
+//!   [`access`]: API keys per person and their roles.
+//! - [`followup`]: the reminder and the unconfirmed close; [`contact`]: the customer contact
+//!   rules; [`privacy`]: erasing and exporting a customer's data.
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod case;
+pub mod contact;
 pub mod delivery;
 pub mod dispatch;
 pub mod envelope;
 pub mod feedback;
+pub mod followup;
 pub mod ids;
 pub mod keys;
 pub mod link;
 pub mod message;
 pub mod notice;
 pub mod page;
+pub mod privacy;
 pub mod problem;
 pub mod score;
 pub mod triage;

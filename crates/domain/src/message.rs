@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::case::Case;
 use crate::feedback::Feedback;
-use crate::notice::Notice;
+use crate::notice::{Notice, NoticeKind};
 
 /// The longest comment quoted in an alert; the case page has the rest.
 pub const MAX_QUOTED_COMMENT_CHARS: usize = 1_500;
@@ -53,6 +53,17 @@ pub fn slack_alert(ctx: &MessageContext) -> Value {
     ))
 }
 
+/// Everyone told when the case closes: the routing's watchers and those added on the case.
+pub fn watchers(case: &Case) -> Vec<String> {
+    let mut all = case.triage.routing.watchers.clone();
+    for w in &case.watchers {
+        if !all.contains(w) {
+            all.push(w.clone());
+        }
+    }
+    all
+}
+
 /// The generic alert webhook's JSON body.
 pub fn webhook_alert(ctx: &MessageContext) -> Value {
     let triage = &ctx.case.triage;
@@ -68,6 +79,7 @@ pub fn webhook_alert(ctx: &MessageContext) -> Value {
             "first_response_due": triage.first_response_due,
             "resolution_due": triage.resolution_due,
             "reasons": triage.reasons,
+            "watchers": watchers(ctx.case),
         },
         "feedback": {
             "id": ctx.feedback.id,
@@ -97,16 +109,24 @@ pub fn customer_follow_up(ctx: &MessageContext) -> Value {
         .as_ref()
         .map(|r| r.summary.as_str())
         .unwrap_or("we have worked on it");
-    let text = format!(
-        "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
-         {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
-    );
+    let reminder = ctx.notice.kind == NoticeKind::CustomerReminder;
+    let text = if reminder {
+        format!(
+            "{greeting}\n\nA short reminder: we worked on the problem you told us about \
+             ({summary}). Is it resolved for you? One click tells us: {link}\n"
+        )
+    } else {
+        format!(
+            "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
+             {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
+        )
+    };
     json!({
-        "type": "closeloop.customer-follow-up",
+        "type": format!("closeloop.{}", ctx.notice.kind.as_str()),
         "notice_id": ctx.notice.id,
         "case_id": ctx.case.id,
         "to": {"id": customer.id, "name": customer.name, "email": customer.email, "phone": customer.phone},
-        "subject": "Did we fix it?",
+        "subject": if reminder { "A reminder: did we fix it?" } else { "Did we fix it?" },
         "text": text,
         "link": link,
     })
@@ -129,20 +149,33 @@ fn follow_up_text(ctx: &MessageContext) -> (String, String, String) {
     (greeting, summary, link)
 }
 
-/// The follow-up as an email to the customer, with an HTML and a plain-text part.
+/// The follow-up (or its reminder) as an email to the customer, with HTML and plain text.
 pub fn customer_email(ctx: &MessageContext) -> crate::dispatch::render::Email {
     use crate::dispatch::render::html_escape;
     let (greeting, summary, link) = follow_up_text(ctx);
+    let reminder = ctx.notice.kind == NoticeKind::CustomerReminder;
+    let (subject, intro) = if reminder {
+        (
+            "A reminder: did we fix it?",
+            "A short reminder: we worked on the problem you told us about.",
+        )
+    } else {
+        (
+            "Did we fix it?",
+            "Thank you for telling us about your experience.",
+        )
+    };
     crate::dispatch::render::Email {
-        subject: "Did we fix it?".to_owned(),
+        subject: subject.to_owned(),
         text: format!(
-            "{greeting}\n\nThank you for telling us about your experience. Here is what we did: \
-             {summary}\n\nIs it resolved for you? Let us know here: {link}\n"
+            "{greeting}\n\n{intro} Here is what we did: {summary}\n\nIs it resolved for you? \
+             Let us know here: {link}\n"
         ),
         html: format!(
-            "<!doctype html><html><body><p>{}</p><p>Thank you for telling us about your experience. \
-             Here is what we did: {}</p><p><a href=\"{}\">Is it resolved for you? Let us know.</a></p></body></html>",
+            "<!doctype html><html><body><p>{}</p><p>{} Here is what we did: {}</p>\
+             <p><a href=\"{}\">Is it resolved for you? Let us know.</a></p></body></html>",
             html_escape(&greeting),
+            html_escape(intro),
             html_escape(&summary),
             html_escape(&link)
         ),
@@ -269,6 +302,34 @@ mod tests {
                 .unwrap()
                 .contains("https://cl.example/v1/confirm/t")
         );
+    }
+
+    #[test]
+    fn reminders_and_closures_say_what_they_are() {
+        let (feedback, mut case) = fixture("noisy");
+        let notice = Notice::customer_reminder(&case, "L".into(), case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        let v = customer_follow_up(&ctx);
+        assert_eq!(v["type"], "closeloop.customer-reminder");
+        assert_eq!(v["subject"], "A reminder: did we fix it?");
+        case.watchers = vec!["gm <@U1>".into()];
+        case.state = crate::case::CaseState::ClosedConfirmed;
+        let notice = Notice::case_closed(&case, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "",
+        };
+        assert_eq!(webhook_alert(&ctx)["case"]["watchers"][0], "gm <@U1>");
+        let slack = slack_alert(&ctx).to_string();
+        assert!(slack.contains("P1 case closed-confirmed"), "{slack}");
+        assert!(slack.contains("Watchers: gm &lt;@U1&gt;"), "{slack}");
     }
 
     #[test]

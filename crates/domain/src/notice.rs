@@ -26,6 +26,10 @@ pub enum NoticeKind {
     Digest,
     /// Tell operations that a delivery was given up (dead-lettered).
     DeliveryFailed,
+    /// Followup (issue 8): the one reminder to a customer who has not answered.
+    CustomerReminder,
+    /// Followup (issue 8): tell the case's watchers it closed.
+    CaseClosed,
 }
 
 impl NoticeKind {
@@ -37,12 +41,20 @@ impl NoticeKind {
             Self::Escalation => "escalation",
             Self::Digest => "digest",
             Self::DeliveryFailed => "delivery-failed",
+            Self::CustomerReminder => "customer-reminder",
+            Self::CaseClosed => "case-closed",
         }
     }
 
     /// Whether the notice goes to the team (alert channels) rather than the customer.
     pub fn is_alert(self) -> bool {
-        !matches!(self, Self::CustomerFollowUp)
+        !self.is_customer_message()
+    }
+
+    /// Whether the notice is a message to the customer (subject to the contact rules, and
+    /// obsolete once the case no longer awaits the customer).
+    pub fn is_customer_message(self) -> bool {
+        matches!(self, Self::CustomerFollowUp | Self::CustomerReminder)
     }
 
     /// Whether the notice is about one case (digests and operations notices are not).
@@ -75,6 +87,9 @@ pub struct Notice {
     /// `customer-webhook`); empty means the configured default.
     #[serde(default)]
     pub channels: Vec<crate::delivery::Channel>,
+    /// Not to be delivered before this time (the customer's quiet hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
 }
 
 impl Notice {
@@ -100,6 +115,7 @@ impl Notice {
             target: None,
             about: None,
             channels: Vec::new(),
+            not_before: None,
         }
     }
 
@@ -140,6 +156,7 @@ impl Notice {
             target: Some(target.clone()),
             about: None,
             channels: Vec::new(),
+            not_before: None,
         }
     }
 
@@ -165,7 +182,30 @@ impl Notice {
             target: None,
             about: Some(about),
             channels: Vec::new(),
+            not_before: None,
         }
+    }
+
+    /// The one reminder for the case's latest resolution, with a fresh link.
+    pub fn customer_reminder(case: &Case, link: String, now: Timestamp) -> Self {
+        Self::new(
+            case,
+            NoticeKind::CustomerReminder,
+            case.round,
+            now,
+            Some(link),
+        )
+    }
+
+    /// Tells the watchers the case closed (a case closes once).
+    pub fn case_closed(case: &Case, now: Timestamp) -> Self {
+        Self::new(case, NoticeKind::CaseClosed, 0, now, None)
+    }
+
+    /// Holds the notice until `at` (quiet hours).
+    pub fn hold_until(mut self, at: Option<Timestamp>) -> Self {
+        self.not_before = at;
+        self
     }
 
     /// The customer message for the case's latest resolution.

@@ -8,7 +8,8 @@ pub mod client;
 pub mod mock;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -19,9 +20,9 @@ use client::{Response, request};
 use mock::MockReceiver;
 
 pub const AGENT_TOKEN: &str = "agent-token-for-tests";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const TICK_TOKEN: &str = "tick-token-for-tests";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
-pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
 /// The provider timeout the app runs with in tests: short, so a hung mock fails fast.
 pub const DELIVERY_TIMEOUT_MS: u64 = 1_000;
@@ -35,9 +36,9 @@ pub fn manifest() -> PathBuf {
 pub struct Closeloop {
     pub app: RunningApp,
     pub clock: TestClock,
-    pub slack: MockReceiver,
-    pub webhook: MockReceiver,
-    pub customer: MockReceiver,
+    pub slack: Arc<MockReceiver>,
+    pub webhook: Arc<MockReceiver>,
+    pub customer: Arc<MockReceiver>,
 }
 
 impl Closeloop {
@@ -48,6 +49,62 @@ impl Closeloop {
 
     /// Like [`Closeloop::start`], with extra options (variables, say).
     pub async fn start_with(extra: impl FnOnce(AppOptions) -> AppOptions) -> Closeloop {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        Self::launch(clock, mocks, |o| extra(o.key_value_in_memory())).await
+    }
+
+    /// Like [`Closeloop::start`], on a SQLite store file at `path`: Spin's default backend,
+    /// whose real I/O lets racing requests overlap as they do under `spin up`.
+    pub async fn start_on_sqlite(path: &Path) -> Closeloop {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        let path = path.to_owned();
+        Self::launch(clock, mocks, move |o| o.sqlite_path(path)).await
+    }
+
+    /// `n` replicas of the app, each on a host of its own, sharing what replicas behind one
+    /// load balancer share: the key-value store that `runtime_config` names (Redis, say), the
+    /// providers (the same mock receivers) and the wall clock. `extra` adds options per replica.
+    pub async fn start_replicas(
+        n: usize,
+        runtime_config: &Path,
+        extra: impl Fn(usize, AppOptions) -> AppOptions,
+    ) -> Vec<Closeloop> {
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = [
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+            MockReceiver::start().await,
+        ]
+        .map(Arc::new);
+        let mut replicas = Vec::with_capacity(n);
+        for i in 0..n {
+            replicas.push(
+                Self::launch(clock.clone(), mocks.clone(), |o| {
+                    extra(i, o.runtime_config_file(runtime_config))
+                })
+                .await,
+            );
+        }
+        replicas
+    }
+
+    async fn launch(
+        clock: TestClock,
+        [slack, webhook, customer]: [Arc<MockReceiver>; 3],
+        options: impl FnOnce(AppOptions) -> AppOptions,
+    ) -> Closeloop {
         let manifest = manifest();
         tokio::task::spawn_blocking({
             let manifest = manifest.clone();
@@ -56,25 +113,20 @@ impl Closeloop {
         .await
         .expect("build task")
         .expect("the components build");
-        let clock = TestClock::at(SystemTime::now());
-        let slack = MockReceiver::start().await;
-        let webhook = MockReceiver::start().await;
-        let customer = MockReceiver::start().await;
-        let options = AppOptions::new(&manifest)
-            .key_value_in_memory()
+        let defaults = AppOptions::new(&manifest)
             .clock(clock.clone())
             .variable("internal_token", INTERNAL_TOKEN)
             .variable("agent_token", AGENT_TOKEN)
+            .variable("admin_token", ADMIN_TOKEN)
             .variable("tick_token", TICK_TOKEN)
             .variable("link_signing_key", LINK_KEY)
-            .variable("admin_token", ADMIN_TOKEN)
             .variable("slack_webhook_url", &slack.url("/services/T000/B000/XXXX"))
             .variable("alert_webhook_url", &webhook.url("/alerts"))
             .variable("customer_webhook_url", &customer.url("/messages"))
             .variable("dispatch_allowed_hosts", "http://127.0.0.1:*")
             .variable("delivery_timeout_ms", &DELIVERY_TIMEOUT_MS.to_string())
             .variable("public_base_url", "http://closeloop.test");
-        let app = spin_test_host::start(extra(options))
+        let app = spin_test_host::start(options(defaults))
             .await
             .expect("the app starts");
         Closeloop {
@@ -116,18 +168,36 @@ impl Closeloop {
 
     /// An agent API call with the agent token.
     pub async fn agent(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {AGENT_TOKEN}");
-        let mut headers = vec![("authorization", auth.as_str())];
-        if body.is_some() {
-            headers.push(("content-type", "application/json"));
-        }
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        request(method, &self.url(path), &headers, body).await
+        self.call_as(AGENT_TOKEN, method, path, body).await
     }
 
-    /// An admin API call (dispatch's directory and outbox) with the admin token.
+    /// An admin API call with the bootstrap admin token.
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Response {
-        let auth = format!("Bearer {ADMIN_TOKEN}");
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Creates a personal API key through the admin API and returns it.
+    pub async fn new_key(&self, name: &str, role: &str) -> String {
+        let r = self
+            .admin(
+                "POST",
+                "/v1/admin/keys",
+                Some(json!({"name": name, "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["key"].as_str().expect("a key").to_owned()
+    }
+
+    /// A call with `Authorization: Bearer <token>` (a JSON body when given).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let auth = format!("Bearer {token}");
         let mut headers = vec![("authorization", auth.as_str())];
         if body.is_some() {
             headers.push(("content-type", "application/json"));

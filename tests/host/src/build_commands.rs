@@ -1,7 +1,10 @@
 //! Running each component's `[component.x.build] command`, like `spin build`.
 //!
 //! Commands run through `sh -c` in the manifest directory (or the component's `workdir`), in
-//! manifest order. [`crate::build_components`] runs them once per manifest per process so that
+//! manifest order. When a command builds for `wasm32-wasip2` and `rustup` reports that target
+//! missing, `rustup target add wasm32-wasip2` runs first, so that the README's set-up commands
+//! work on a fresh machine with no separate step; without `rustup` (a distribution's Rust), the
+//! build runs as is and cargo's own error names the missing target. [`crate::build_components`] runs them once per manifest per process so that
 //! many tests can call it; nested `cargo build` from inside `cargo test` is safe because cargo
 //! releases its build-directory lock before it runs test binaries.
 
@@ -14,8 +17,20 @@ use anyhow::{Context as _, bail};
 
 use crate::manifest::Manifest;
 
+/// The target the components build for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
 /// Runs every build command of the manifest at `manifest_path`.
 pub(crate) fn run_all(manifest: &Manifest) -> anyhow::Result<()> {
+    let builds_wasm = manifest
+        .components
+        .values()
+        .filter_map(|c| c.build.as_ref())
+        .flat_map(|b| b.command.as_vec())
+        .any(|command| command.contains(WASM_TARGET));
+    if builds_wasm {
+        ensure_wasm_target(&manifest.dir)?;
+    }
     for (id, component) in &manifest.components {
         let Some(build) = &component.build else {
             continue;
@@ -42,6 +57,36 @@ pub(crate) fn run_all(manifest: &Manifest) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Adds [`WASM_TARGET`] with rustup when rustup is present and lacks it.
+fn ensure_wasm_target(dir: &Path) -> anyhow::Result<()> {
+    // Run in the manifest directory: a rust-toolchain file there picks the toolchain.
+    let Ok(listed) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(dir)
+        .output()
+    else {
+        return Ok(());
+    };
+    if !listed.status.success() || is_installed(&String::from_utf8_lossy(&listed.stdout)) {
+        return Ok(());
+    }
+    eprintln!("Adding the {WASM_TARGET} target with `rustup target add {WASM_TARGET}`");
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .current_dir(dir)
+        .status()
+        .context("cannot run rustup")?;
+    if !status.success() {
+        bail!("`rustup target add {WASM_TARGET}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Whether `rustup target list --installed` output lists [`WASM_TARGET`].
+fn is_installed(listing: &str) -> bool {
+    listing.lines().any(|line| line.trim() == WASM_TARGET)
+}
+
 /// [`run_all`], at most once per manifest per process.
 pub(crate) fn run_once(manifest_path: &Path) -> anyhow::Result<()> {
     static DONE: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
@@ -56,4 +101,17 @@ pub(crate) fn run_once(manifest_path: &Path) -> anyhow::Result<()> {
     run_all(&manifest)?;
     done.insert(key);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_target_is_found_by_whole_line() {
+        assert!(is_installed("x86_64-unknown-linux-gnu\nwasm32-wasip2\n"));
+        assert!(!is_installed("x86_64-unknown-linux-gnu\nwasm32-wasip1\n"));
+        assert!(!is_installed("wasm32-wasip2-threads\n"));
+        assert!(!is_installed(""));
+    }
 }

@@ -24,7 +24,7 @@ use crate::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 /// Spin's limit on open stores per instance.
 const STORE_TABLE_CAPACITY: usize = 256;
 
-type BackendResult<T> = Result<T, String>;
+pub(crate) type BackendResult<T> = Result<T, String>;
 
 /// Storage shared by every instance of an app.
 pub(crate) trait Backend: Send + Sync {

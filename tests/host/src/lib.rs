@@ -7,11 +7,13 @@
 //!
 //! - [`manifest`]: `spin.toml` v2 parsing; `runtime_config`: `--runtime-config-file`;
 //! - `routes` and `server`: routing, `spin-*` headers, one instance per request;
-//! - `kv`: `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2` on SQLite or memory;
+//! - `kv`: `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2` on SQLite or memory,
+//!   `kv_redis` on Redis;
 //! - `variables`: `fermyon:spin/variables@2.0.0`, templates and providers;
 //! - `allowed_hosts` and `outbound`: outbound HTTP permissions, chaining, real sends;
 //! - `logs`: per-component stdout/stderr; [`TestClock`]: a controllable wall clock (a test hook);
-//! - `engine`: compilation cache; `build_commands`: `[component.x.build]`; [`cli`]: the binary.
+//! - `engine`: compilation cache; `build_commands`: `[component.x.build]`; [`cli`]: the binary;
+//! - [`RedisServer`]: a throwaway `redis-server` for tests of the Redis store (a test hook).
 //!
 //! Tests use [`start`] with [`AppOptions`] and talk HTTP to [`RunningApp::base_url`].
 
@@ -21,9 +23,11 @@ pub mod cli;
 mod clock;
 mod engine;
 mod kv;
+mod kv_redis;
 mod logs;
 pub mod manifest;
 mod outbound;
+mod redis_server;
 mod routes;
 mod runtime_config;
 mod server;
@@ -52,6 +56,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 pub use clock::TestClock;
 pub use kv::KvHandle;
 pub use manifest::Manifest;
+pub use redis_server::RedisServer;
 pub use runtime_config::RuntimeConfig;
 
 use kv::{Backend, MemoryBackend, SqliteBackend, Store};
@@ -261,14 +266,14 @@ pub fn check(manifest: &Path, runtime_config: Option<&Path>) -> anyhow::Result<M
                 );
             }
         }
+        // Literal entries are checked now; templates once variables resolve (in `start`).
         for entry in &comp.allowed_outbound_hosts {
-            let template = variables::Template::parse(entry)
+            variables::Template::parse(entry)
                 .with_context(|| format!("component {id:?}: allowed_outbound_hosts {entry:?}"))?;
             if !entry.contains("{{") {
-                allowed_hosts::AllowedHosts::parse(&[entry.clone()])
+                allowed_hosts::AllowedHosts::parse(std::slice::from_ref(entry))
                     .with_context(|| format!("component {id:?}"))?;
             }
-            drop(template);
         }
     }
     Ok(manifest)
@@ -283,7 +288,7 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
         None => RuntimeConfig::default(),
     };
     let state_dir = match &rc.state_dir {
-        Some(dir) => dir.as_ref().map(|d| std::path::absolute(d)).transpose()?,
+        Some(dir) => dir.as_ref().map(std::path::absolute).transpose()?,
         None => Some(manifest.dir.join(".spin")),
     };
     let log_dir = match (&opts.log_dir, &rc.log_dir) {
@@ -299,6 +304,7 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
 
     // Key-value stores, one per label any component uses or the runtime config defines.
     let mut sqlite: HashMap<PathBuf, Arc<dyn Backend>> = HashMap::new();
+    let mut redis: HashMap<String, Arc<dyn Backend>> = HashMap::new();
     let mut stores: HashMap<String, Store> = HashMap::new();
     let labels = manifest
         .components
@@ -330,6 +336,20 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
                     b
                 }
             },
+            KvStoreConfig::Redis(url) => match redis.get(&url) {
+                Some(b) => b.clone(),
+                None => {
+                    let b: Arc<dyn Backend> = Arc::new(
+                        kv_redis::RedisBackend::open(&url)
+                            .with_context(|| format!("key-value store {label:?}"))?,
+                    );
+                    redis.insert(url, b.clone());
+                    b
+                }
+            },
+            KvStoreConfig::Unserved(kind) => bail!(
+                "key-value store {label:?} is of type {kind:?}, which spin-test-host validates but cannot serve: run on Spin, or use type \"redis\" or \"spin\" locally"
+            ),
         };
         stores.insert(label.clone(), Store::new(&label, backend));
     }

@@ -7,6 +7,9 @@
 //! in-process with the synthetic `/...` route and client address `0.0.0.0:0`; a relative URL or
 //! `self.alt` goes to this app's own listener; anything else is really sent, honouring the
 //! guest's connect / first-byte / between-bytes timeouts (Spin's default for each is 600 s).
+//! A sent request carries a `Host` header made from its URL, as Spin's hyper-util client adds
+//! one after Spin drops the guest's (wasmtime's plain sender would send none, and HTTP/1.1
+//! servers, this host included, refuse a request without it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,6 +94,13 @@ impl WasiHttpHooks for OutboundHooks {
                 }
             }
             config.use_tls = false;
+        }
+        if let Some(host) = request
+            .uri()
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        {
+            request.headers_mut().insert(http::header::HOST, host);
         }
         Ok(wasmtime_wasi_http::p2::default_send_request(
             request, config,

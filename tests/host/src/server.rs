@@ -274,10 +274,10 @@ fn set_absolute_uri(req: &mut Request<HyperIncomingBody>) -> anyhow::Result<()> 
         .headers()
         .get(http::header::HOST)
         .map(|h| -> anyhow::Result<http::uri::Authority> {
-            Ok(h.to_str()
+            h.to_str()
                 .context("'Host' header is not valid UTF-8")?
                 .parse()
-                .context("'Host' header contains an invalid authority")?)
+                .context("'Host' header contains an invalid authority")
         })
         .transpose()?;
     let mut parts = req.uri().clone().into_parts();

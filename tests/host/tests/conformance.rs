@@ -56,7 +56,10 @@ async fn request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16
         .await
         .unwrap();
     tokio::spawn(conn);
-    let mut req = hyper::Request::get(path).header("host", format!("{addr}"));
+    let mut req = hyper::Request::get(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", format!("{addr}"));
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -90,6 +93,49 @@ fn header(echo: &str, name: &str) -> Option<String> {
         .filter(|(k, _)| k == name)
         .map(|(_, v)| v)
         .next_back()
+}
+
+/// A loopback receiver answering every request with the `Host` header it got.
+async fn host_echo_receiver() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                    let host = req
+                        .headers()
+                        .get_all("host")
+                        .iter()
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        host,
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_requests_carry_one_host_header_from_the_url() {
+    let receiver = host_echo_receiver().await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let (_, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch&url=http://{receiver}/hook"),
+    )
+    .await;
+    assert_eq!(body, format!("200 {receiver}"));
+    app.shutdown().await;
 }
 
 /// A loopback receiver answering every request with `body`.
@@ -192,13 +238,8 @@ async fn client_spin_headers_come_first_and_spin_values_last() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn private_route_is_404_outside_and_reachable_by_chaining() {
+async fn chained_request_sees_the_synthetic_route_and_headers() {
     let app = start_in_memory().await;
-    // No route reaches "private": "/..." belongs to "root", so ask for the private component
-    // id directly as a Host to prove a client cannot pose as a chaining host.
-    let (_, echo) = request(app.addr(), "/x", &[]).await;
-    assert_eq!(header(&echo, "spin-matched-route").unwrap(), "/...");
-
     let url = "http://private.spin.internal/chained/path?q=1";
     let (status, body) = get(&app, &format!("/caller/go?op=fetch&url={url}")).await;
     assert_eq!(status, 200, "{body}");
@@ -217,9 +258,84 @@ async fn private_route_is_404_outside_and_reachable_by_chaining() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn private_only_app_answers_404() {
-    let app = start_in_memory().await;
+async fn private_route_is_404_outside_and_reachable_by_chaining() {
+    // The conformance app's "/..." catch-all would answer every path, so this app has none.
+    manifest();
+    let app = spin_test_host::start(
+        AppOptions::new(fixture("private/spin.toml"))
+            .log_dir(scratch_dir("logs"))
+            .key_value_in_memory(),
+    )
+    .await
+    .unwrap();
     assert!(app.routes().iter().all(|(c, _)| c != "private"));
+    for path in ["/", "/private", "/chained/path", "/..."] {
+        assert_eq!(get(&app, path).await.0, 404, "{path}");
+    }
+    // A client cannot pose as a chaining caller through the Host header either.
+    let (status, _) = request(app.addr(), "/x", &[("host", "private.spin.internal")]).await;
+    assert_eq!(status, 404);
+
+    let url = "http://private.spin.internal/chained/path";
+    let (status, body) = get(&app, &format!("/caller/go?op=fetch&url={url}")).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = body.strip_prefix("200 ").expect(&body);
+    assert_eq!(header(echo, "spin-path-info").unwrap(), "/chained/path");
+    app.shutdown().await;
+}
+
+/// A loopback receiver that waits `delay` before it answers 200.
+async fn slow_receiver(delay: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| async move {
+                    tokio::time::sleep(delay).await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"late"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_byte_timeout_fails_in_the_guest() {
+    // closeloop's deliveries rely on this: a provider slower than the request's timeout must
+    // fail the attempt (to be retried by the outbox), not hold the instance.
+    let delay = Duration::from_millis(1500);
+    let receiver = slow_receiver(delay).await;
+    let app = spin_test_host::start(options(&receiver.to_string()).key_value_in_memory())
+        .await
+        .unwrap();
+    let url = format!("http://{receiver}/slow");
+    let started = std::time::Instant::now();
+    let (status, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch-timeout&first_byte_ms=200&url={url}"),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body.as_str()),
+        (502, "ErrorCode::ConnectionReadTimeout")
+    );
+    assert!(took < delay, "the timeout fired after {took:?}");
+
+    // The same receiver within a longer timeout answers: the failure above was the timeout.
+    let (status, body) = get(
+        &app,
+        &format!("/caller/x?op=fetch-timeout&first_byte_ms=10000&url={url}"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "200"));
     app.shutdown().await;
 }
 
@@ -458,4 +574,101 @@ async fn guest_runs_on_after_the_response_and_logs_per_component() {
     let file = std::fs::read_to_string(logs.join("caller_stderr.txt")).unwrap();
     assert!(file.contains("late write of late done"), "{file}");
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_store_is_shared_by_two_apps_as_by_two_spin_replicas() {
+    let Some(redis) = spin_test_host::RedisServer::start() else {
+        return;
+    };
+    let dir = scratch_dir("redis");
+    let rc = dir.join("runtime-config.toml");
+    // Two labels on one server: on Redis, as in Spin, labels do not namespace keys.
+    std::fs::write(
+        &rc,
+        format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{0}\"\n\
+             [key_value_store.other]\ntype = \"redis\"\nurl = \"{0}\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let start = || spin_test_host::start(options("127.0.0.1:9").runtime_config_file(&rc));
+    let (a, b) = (start().await.unwrap(), start().await.unwrap());
+
+    assert_eq!(
+        get(
+            &a,
+            "/caller/x?op=kv-set&label=default&key=shared&value=from-a"
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        get(&b, "/caller/x?op=kv-get&label=default&key=shared")
+            .await
+            .1,
+        "from-a"
+    );
+    assert_eq!(a.kv("other").get("shared").as_deref(), Some(&b"from-a"[..]));
+
+    // Increments spread over both apps: INCRBY on the server, nothing lost or repeated.
+    let addrs = [a.addr(), b.addr()];
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addrs[i % 2];
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..25 {
+                    let (status, n) = request(addr, "/caller/x?op=incr&key=claim", &[]).await;
+                    assert_eq!(status, 200, "{n}");
+                    seen.push(n.parse::<i64>().unwrap());
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(all, (1..=200).collect::<Vec<i64>>());
+    // Spin's Redis store keeps a counter as decimal text (SQLite: 8 little-endian bytes).
+    assert_eq!(a.kv("default").get("claim").as_deref(), Some(&b"200"[..]));
+    assert_eq!(a.kv("default").keys(), ["claim", "shared"]);
+    a.shutdown().await;
+    b.shutdown().await;
+
+    // The data lives in Redis, not in the host: a restarted app reads it.
+    let a = start().await.unwrap();
+    assert_eq!(
+        get(&a, "/caller/x?op=kv-get&label=default&key=shared")
+            .await
+            .1,
+        "from-a"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloud_store_types_are_checked_but_not_served() {
+    let dir = scratch_dir("cloud");
+    let rc = dir.join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        "[key_value_store.default]\ntype = \"aws_dynamo\"\nregion = \"eu-west-1\"\ntable = \"closeloop\"\n",
+    )
+    .unwrap();
+    spin_test_host::check(&manifest(), Some(&rc)).unwrap();
+    let err = spin_test_host::start(options("127.0.0.1:9").runtime_config_file(&rc))
+        .await
+        .err()
+        .expect("start must fail");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("aws_dynamo") && msg.contains("cannot serve"),
+        "{msg}"
+    );
 }

@@ -322,7 +322,34 @@ pub fn plan(input: &PlanInput) -> Vec<RecipientPlan> {
                     .collect(),
             }
         }
-        NoticeKind::CustomerFollowUp => {
+        NoticeKind::CaseClosed => {
+            // The watchers: the team's shared endpoints and any member named a watcher, else
+            // the configured channels. Reading, not paging: never PagerDuty.
+            let Some(case) = input.case else {
+                return Vec::new();
+            };
+            let no_paging: Vec<Channel> = Channel::ALL
+                .into_iter()
+                .filter(|c| *c != Channel::PagerDuty)
+                .collect();
+            let mut plans = Vec::new();
+            if let Some(team) = input.team {
+                plans.extend(shared(input, team, &no_paging));
+                for w in crate::message::watchers(case) {
+                    if let Some(m) = team.member(&w) {
+                        plans.extend(person(input, team, m, &no_paging, false));
+                    }
+                }
+            }
+            if plans.is_empty() {
+                plans.extend(configured(input, &no_paging));
+            }
+            for p in &mut plans {
+                p.guard = None;
+            }
+            plans
+        }
+        NoticeKind::CustomerFollowUp | NoticeKind::CustomerReminder => {
             let c = input.configured;
             let contact = |ch: Channel| {
                 let f = input.feedback;

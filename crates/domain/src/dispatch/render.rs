@@ -46,6 +46,8 @@ pub struct Alert {
     pub case_url: Option<String>,
     pub ack_url: Option<String>,
     pub items: Vec<DigestItem>,
+    /// A line of context (the watchers of a closed case).
+    pub extra: Option<String>,
     pub at: Timestamp,
     /// The team's wording, if any.
     pub templates: Templates,
@@ -153,8 +155,17 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
             "Escalation to the {}: {p} case from {who} is not acknowledged ({due})",
             if level <= 1 { "team lead" } else { "manager" }
         ),
+        NoticeKind::CaseClosed => {
+            format!("{p} case {}: feedback from {who}", ctx.case.state.as_str())
+        }
         _ => format!("{p} feedback from {who}: {score}"),
     };
+    let extra = (ctx.notice.kind == NoticeKind::CaseClosed).then(|| {
+        format!(
+            "Watchers: {}",
+            crate::message::watchers(ctx.case).join(", ")
+        )
+    });
     Alert {
         kind: ctx.notice.kind,
         headline,
@@ -169,6 +180,7 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
         case_url: Some(ctx.case_url()),
         ack_url: Some(format!("{}/acknowledge", ctx.case_url())),
         items: Vec::new(),
+        extra,
         at: ctx.notice.created_at,
         templates: templates.clone(),
     }
@@ -194,6 +206,7 @@ pub fn digest(items: Vec<DigestItem>, at: Timestamp) -> Alert {
         case_url: None,
         ack_url: None,
         items,
+        extra: None,
         at,
         templates: Templates::default(),
     }
@@ -282,6 +295,11 @@ pub fn slack(a: &Alert) -> Value {
     if !a.reasons.is_empty() {
         blocks.push(json!({"type": "context", "elements": [
             {"type": "mrkdwn", "text": slack_escape(&a.reasons.join(" · "))}
+        ]}));
+    }
+    if let Some(extra) = &a.extra {
+        blocks.push(json!({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": slack_escape(extra)}
         ]}));
     }
     let mut buttons = Vec::new();
@@ -378,6 +396,10 @@ pub fn email(a: &Alert) -> Email {
             "<table><tr><th align=\"left\">Score</th><td>{}</td></tr><tr><th align=\"left\">Priority</th><td>{}</td></tr><tr><th align=\"left\">Team</th><td>{}</td></tr><tr><th align=\"left\">Due</th><td>{}</td></tr></table>",
             html_escape(&a.score), html_escape(&a.priority), html_escape(&a.team), html_escape(&a.due)
         ));
+    }
+    if let Some(x) = &a.extra {
+        text.push(x.clone());
+        html.push(format!("<p>{}</p>", html_escape(x)));
     }
     if let Some(c) = &a.comment {
         text.push(format!("\n\"{c}\""));
@@ -520,6 +542,7 @@ mod tests {
             case_url: Some("https://cl.example/v1/cases/c1".into()),
             ack_url: Some("https://cl.example/v1/cases/c1/acknowledge".into()),
             items: vec![],
+            extra: None,
             at: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
             templates: Templates::default(),
         }

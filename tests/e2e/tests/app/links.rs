@@ -108,3 +108,42 @@ async fn bad_answers_are_explained_and_change_nothing() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_link_for_another_case_is_refused() {
+    let cl = Closeloop::start().await;
+    let (_, a) = open_case(&cl, "link-5a", 3, "noisy").await;
+    let (_, b) = open_case(&cl, "link-5b", 4, "cold").await;
+    let link_a = link_path(&resolve_and_get_link(&cl, &a, 0).await);
+    let link_b = link_path(&resolve_and_get_link(&cl, &b, 1).await);
+    crate::quiet(&cl).await;
+    let before = cl.store_snapshot();
+    // Case B's claims under case A's signature, and the other way round.
+    let (claims_a, sig_a) = link_a.rsplit_once('.').unwrap();
+    let (claims_b, sig_b) = link_b.rsplit_once('.').unwrap();
+    for spliced in [format!("{claims_b}.{sig_a}"), format!("{claims_a}.{sig_b}")] {
+        assert_refused(&cl.get(&spliced, &[]).await, 400, "This link is not valid");
+        let r = cl
+            .post_raw(
+                &spliced,
+                "application/x-www-form-urlencoded",
+                b"resolved=no".to_vec(),
+            )
+            .await;
+        assert_refused(&r, 400, "This link is not valid");
+    }
+    assert_eq!(cl.store_snapshot(), before);
+    for id in [&a, &b] {
+        assert_eq!(
+            cl.case(id).await["case"]["state"],
+            "resolved-awaiting-customer"
+        );
+    }
+    // Answering A's link changes A only.
+    assert_eq!(answer(&cl, &link_a, "resolved=yes").await.status, 200);
+    cl.wait_for_state(&a, "closed-confirmed").await;
+    assert_eq!(
+        cl.case(&b).await["case"]["state"],
+        "resolved-awaiting-customer"
+    );
+}

@@ -1,10 +1,16 @@
 //! End-to-end tests: the real components on the test host, mocks on loopback.
 
 mod bad_input;
+mod concurrency;
+mod contact_rules;
 mod delivery_failures;
 mod dispatch;
+mod followup_tick;
 mod idempotency;
+mod lifecycle;
 mod links;
+mod privacy;
+mod roles;
 mod the_loop;
 
 use closeloop_e2e::Closeloop;
@@ -79,4 +85,20 @@ pub fn timeline_kinds(view: &Value) -> Vec<String> {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Waits until nothing at all is pending (every delivery finished and recorded), for tests
+/// that compare snapshots of the store.
+pub async fn quiet(cl: &Closeloop) {
+    for _ in 0..200 {
+        if !cl
+            .store_snapshot()
+            .keys()
+            .any(|k| k.starts_with("pending:"))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("something stayed pending");
 }

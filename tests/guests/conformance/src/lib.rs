@@ -3,8 +3,10 @@
 //! The same `.wasm` serves every component of the test manifest. It answers, as JSON, the
 //! request it saw (method, absolute URI, every header value in order) unless the query holds an
 //! `op`: `kv-set` / `kv-get` (fermyon:spin/key-value), `incr` (wasi:keyvalue atomics), `var`
-//! (variables), `fetch` (outbound HTTP GET of `url`, also used for chaining), `now` (wall clock,
-//! seconds since the epoch) or `late-write` (sets the response, then writes a key afterwards).
+//! (variables), `fetch` (outbound HTTP GET of `url`, also used for chaining), `fetch-timeout`
+//! (the same GET with a `first_byte_ms` timeout in WASI's request options, as closeloop's
+//! deliveries set one), `now` (wall clock, seconds since the epoch) or `late-write` (sets the
+//! response, then writes a key afterwards).
 
 use futures::SinkExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
@@ -72,6 +74,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
             Err(e) => (500, format!("{e:?}")),
         },
         "fetch" => fetch(param(&q, "url")).await,
+        "fetch-timeout" => fetch_with_timeout(param(&q, "url"), param(&q, "first_byte_ms")),
         "now" => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -139,5 +142,38 @@ async fn fetch(url: &str) -> (u16, String) {
             format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())),
         ),
         Err(e) => (502, format!("{e:?}")),
+    }
+}
+
+/// A GET through `wasi:http/outgoing-handler` with a first-byte timeout; answers the status or
+/// the error code the host gave.
+fn fetch_with_timeout(url: &str, first_byte_ms: &str) -> (u16, String) {
+    use spin_sdk::http::{Fields, OutgoingRequest, Scheme};
+    use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types::RequestOptions};
+
+    let Ok(ms) = first_byte_ms.parse::<u64>() else {
+        return (400, "first_byte_ms must be a number".into());
+    };
+    let Some((authority, path)) = url
+        .strip_prefix("http://")
+        .map(|rest| rest.split_at(rest.find('/').unwrap_or(rest.len())))
+    else {
+        return (400, "url must be http://".into());
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some(if path.is_empty() { "/" } else { path }));
+    let options = RequestOptions::new();
+    let _ = options.set_first_byte_timeout(Some(ms * 1_000_000));
+    let future = match outgoing_handler::handle(request, Some(options)) {
+        Ok(f) => f,
+        Err(code) => return (502, format!("{code:?}")),
+    };
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(resp))) => (200, resp.status().to_string()),
+        Some(Ok(Err(code))) => (502, format!("{code:?}")),
+        other => (500, format!("no response: {other:?}")),
     }
 }
