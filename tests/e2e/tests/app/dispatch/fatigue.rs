@@ -92,7 +92,8 @@ async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_dige
     ]});
     let cl = start(&p, &team).await;
 
-    // The same customer twice within minutes: one alert, the second folded.
+    // The same answer twice within minutes (a double submission): one alert, the second
+    // folded.
     let a = open(
         &cl,
         &feedback_from("guest-same", "fold-1", 4, "Dirty towels"),
@@ -101,7 +102,7 @@ async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_dige
     quiet(&cl).await;
     let b = open(
         &cl,
-        &feedback_from("guest-same", "fold-2", 4, "Dirty towels again"),
+        &feedback_from("guest-same", "fold-2", 4, "Dirty towels"),
     )
     .await;
     quiet(&cl).await;
