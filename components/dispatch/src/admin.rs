@@ -80,7 +80,7 @@ pub fn handle(req: &Incoming, rest: &[&str], log: &mut RequestLog) -> Result<Han
             };
             let mut all: Vec<Delivery> = kv.records_with_prefix::<Delivery>(keys::DELIVERY)?;
             all.retain(|d| status.is_none_or(|s| d.status == s));
-            all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            all.sort_by_key(|d| std::cmp::Reverse(d.created_at));
             let total = all.len();
             all.truncate(MAX_LISTED_DELIVERIES);
             Ok(Reply::json(200, &json!({"total": total, "deliveries": all})).into())
