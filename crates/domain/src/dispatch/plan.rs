@@ -9,7 +9,8 @@
 //! - Escalations go to the n-th person of the team's escalation chain.
 //! - Customer messages go to the first available of the notice's channels (default: the
 //!   customer webhook, then email, then SMS).
-//! - Quiet hours hold a person's non-P1 alerts until they end. Folding and rate limits need
+//! - Quiet hours hold a person's non-P1 alerts until they end. Folding and rate limits (for
+//!   recipients in the directory; the variables' channels get every alert) need
 //!   counters from the store, so the plan marks each person's deliveries with a [`Guard`] and
 //!   the component applies [`decide`] to the counts it took.
 
@@ -218,11 +219,10 @@ fn configured(input: &PlanInput, wanted: &[Channel]) -> Option<RecipientPlan> {
     .filter(|(ch, on)| *on && allowed(*ch, wanted, p))
     .map(|(ch, _)| Delivery::new(input.notice, Target::Configured, ch))
     .collect();
+    // The variables' channels are nobody's in particular and have no fatigue settings: they
+    // get every alert, as before the directory existed.
     (!deliveries.is_empty()).then(|| RecipientPlan {
-        guard: Some(Guard {
-            fold_key: fold_key(input, &Target::Configured),
-            rate: None,
-        }),
+        guard: None,
         target: Target::Configured,
         deliveries,
         digest: false,
