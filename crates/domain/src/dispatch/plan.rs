@@ -221,7 +221,7 @@ fn configured(input: &PlanInput, wanted: &[Channel]) -> Option<RecipientPlan> {
     .collect();
     // The variables' channels are nobody's in particular and have no fatigue settings: they
     // get every alert, as before the directory existed.
-    (!deliveries.is_empty()).then(|| RecipientPlan {
+    (!deliveries.is_empty()).then_some(RecipientPlan {
         guard: None,
         target: Target::Configured,
         deliveries,
