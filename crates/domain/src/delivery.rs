@@ -22,24 +22,84 @@ pub const MAX_RETRY_AFTER_SECS: i64 = 6 * 3_600;
 /// The longest error text kept on a delivery.
 const MAX_ERROR_CHARS: usize = 300;
 
-/// Where a delivery goes.
+/// Where a delivery goes. Each channel speaks its provider's documented API (see
+/// `dispatch::providers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Channel {
     /// A Slack incoming webhook (Block Kit).
     Slack,
-    /// A generic JSON webhook for alerts.
+    /// A generic JSON webhook for alerts, signed with Standard Webhooks.
     Webhook,
     /// The webhook that forwards messages to customers (email or SMS gateway).
     CustomerWebhook,
+    /// A Microsoft Teams Workflows webhook (Adaptive Card).
+    Teams,
+    /// Email through the configured provider (Postmark or Resend).
+    Email,
+    /// SMS through Twilio's Messages API.
+    Sms,
+    /// PagerDuty Events API v2, for top-priority cases.
+    #[serde(rename = "pagerduty")]
+    PagerDuty,
 }
 
 impl Channel {
+    pub const ALL: [Channel; 7] = [
+        Self::Slack,
+        Self::Webhook,
+        Self::CustomerWebhook,
+        Self::Teams,
+        Self::Email,
+        Self::Sms,
+        Self::PagerDuty,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Slack => "slack",
             Self::Webhook => "webhook",
             Self::CustomerWebhook => "customer-webhook",
+            Self::Teams => "teams",
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::PagerDuty => "pagerduty",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// Who a delivery is for. Deliveries keep only this reference, never an address or secret:
+/// the endpoint is looked up (in the directory or the variables) when it is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// The channels configured in variables (`slack_webhook_url`, ...): teams not in the
+    /// directory, and every delivery recorded before the directory existed.
+    #[default]
+    Configured,
+    /// A team's shared endpoints (its channel).
+    Team { team: String },
+    /// One person of a team.
+    Member { team: String, member: String },
+    /// The customer of the case (their email or phone is on the feedback).
+    Customer,
+    /// The operations channel (`ops_slack_webhook_url`).
+    Operations,
+}
+
+impl Target {
+    /// A short, key-safe name of the target.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Configured => "configured".to_owned(),
+            Self::Team { team } => format!("team.{team}"),
+            Self::Member { team, member } => format!("member.{team}.{member}"),
+            Self::Customer => "customer".to_owned(),
+            Self::Operations => "operations".to_owned(),
         }
     }
 }
@@ -50,6 +110,14 @@ pub struct ConfiguredChannels {
     pub slack: bool,
     pub webhook: bool,
     pub customer_webhook: bool,
+    pub teams: bool,
+    pub pagerduty: bool,
+    /// An email provider is set up (customer messages by email).
+    pub email: bool,
+    /// Twilio is set up (customer messages by SMS).
+    pub sms: bool,
+    /// The operations channel (`ops_slack_webhook_url`) is set up.
+    pub ops: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +126,19 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     DeadLettered,
+    /// Identical to an alert the recipient just got: not sent again.
+    Folded,
+    /// Put in the recipient's digest instead of sent on its own.
+    Digested,
+    /// No longer wanted (the case moved on before it could be sent).
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    /// Whether nothing more will happen to the delivery.
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +154,11 @@ pub struct Delivery {
     pub next_attempt_at: Timestamp,
     pub delivered_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    #[serde(default)]
+    pub to: Target,
+    /// Why the delivery did not go at once (quiet hours, folded, digest), for the timeline.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// Why an attempt failed.
@@ -91,6 +177,10 @@ pub enum AttemptError {
     NotConfigured,
     /// The message is no longer wanted (the case moved on before it could be sent).
     Obsolete(String),
+    /// The provider refused the message for good, with its reason (no secrets in it).
+    Refused { status: u16, reason: String },
+    /// The provider is busy with the same request (an idempotency key in flight): retry.
+    Busy { status: u16 },
 }
 
 impl AttemptError {
@@ -101,8 +191,8 @@ impl AttemptError {
             Self::Status { status, .. } => {
                 !(400..500).contains(status) || matches!(status, 408 | 429)
             }
-            Self::Timeout | Self::Connection(_) => true,
-            Self::NotConfigured | Self::Obsolete(_) => false,
+            Self::Timeout | Self::Connection(_) | Self::Busy { .. } => true,
+            Self::NotConfigured | Self::Obsolete(_) | Self::Refused { .. } => false,
         }
     }
 
@@ -113,6 +203,12 @@ impl AttemptError {
             Self::Connection(e) => format!("connection failed: {e}"),
             Self::NotConfigured => "the channel is not configured".to_owned(),
             Self::Obsolete(why) => format!("no longer needed: {why}"),
+            Self::Refused { status, reason } => {
+                format!("the provider refused it for good (HTTP {status}: {reason})")
+            }
+            Self::Busy { status } => {
+                format!("the provider is still processing the same request (HTTP {status})")
+            }
         };
         text.chars().take(MAX_ERROR_CHARS).collect()
     }
@@ -124,6 +220,7 @@ pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
         &[
             (Channel::Slack, channels.slack),
             (Channel::Webhook, channels.webhook),
+            (Channel::Teams, channels.teams),
         ]
     } else {
         &[(Channel::CustomerWebhook, channels.customer_webhook)]
@@ -131,12 +228,27 @@ pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
     wanted
         .iter()
         .filter(|(_, on)| *on)
-        .map(|&(channel, _)| Delivery {
-            id: crate::ids::derived(
+        .map(|&(channel, _)| Delivery::new(notice, Target::Configured, channel))
+        .collect()
+}
+
+impl Delivery {
+    /// A pending delivery of `notice` to `to` on `channel`. Its id is derived from all three,
+    /// so planning twice records the same delivery.
+    pub fn new(notice: &Notice, to: Target, channel: Channel) -> Self {
+        let id = match &to {
+            // The form deliveries had before targets existed: their ids stay stable.
+            Target::Configured => crate::ids::derived(
                 notice.created_at,
                 &["delivery", &notice.id, channel.as_str()],
-            )
-            .to_string(),
+            ),
+            other => crate::ids::derived(
+                notice.created_at,
+                &["delivery", &notice.id, &other.key(), channel.as_str()],
+            ),
+        };
+        Delivery {
+            id: id.to_string(),
             notice_id: notice.id.clone(),
             case_id: notice.case_id.clone(),
             kind: notice.kind,
@@ -147,8 +259,10 @@ pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
             next_attempt_at: notice.not_before.unwrap_or(notice.created_at),
             delivered_at: None,
             last_error: None,
-        })
-        .collect()
+            to,
+            note: None,
+        }
+    }
 }
 
 /// The wait before attempt `attempts + 1`, after `attempts` failures. `jitter` in 0..1 adds up
@@ -177,6 +291,10 @@ impl Delivery {
     pub fn record_failure(&mut self, error: &AttemptError, now: Timestamp, jitter: f64) {
         self.attempts += 1;
         self.last_error = Some(error.describe());
+        if let AttemptError::Obsolete(_) = error {
+            self.status = DeliveryStatus::Cancelled;
+            return;
+        }
         if !error.is_retryable() || self.attempts >= MAX_ATTEMPTS {
             self.status = DeliveryStatus::DeadLettered;
             return;
@@ -239,6 +357,7 @@ mod tests {
             slack: true,
             webhook: true,
             customer_webhook: true,
+            ..Default::default()
         }
     }
 

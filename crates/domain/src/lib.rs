@@ -10,7 +10,8 @@
 //! - [`triage`]: score class, priority, due times and owning team, with the reasons.
 //! - [`case`]: the case a piece of feedback opens, its state machine and its timeline events.
 //! - [`notice`] and [`delivery`]: what must be told to whom, and the outbox that delivers it
-//!   with retries; [`message`] renders each channel's payload.
+//!   with retries; [`message`] renders each channel's payload; [`dispatch`] holds the
+//!   directory, channels, templates, alert-fatigue rules and escalation.
 //! - [`link`] and [`page`]: the signed link a customer follows to confirm a fix, and its pages.
 //! - [`keys`] and [`envelope`]: how all of this is laid out in the key-value store.
 //! - [`api`]: the agent API's strict inputs and its views of cases.
@@ -28,6 +29,7 @@ pub mod auth;
 pub mod case;
 pub mod contact;
 pub mod delivery;
+pub mod dispatch;
 pub mod envelope;
 pub mod feedback;
 pub mod followup;

@@ -26,14 +26,7 @@ impl MessageContext<'_> {
         format!("{}/v1/cases/{}", self.base_url, self.case.id)
     }
 
-    fn score_label(&self) -> String {
-        self.feedback
-            .score
-            .map(|s| s.label())
-            .unwrap_or_else(|| "no score".to_owned())
-    }
-
-    fn quoted_comment(&self) -> Option<String> {
+    pub(crate) fn quoted_comment(&self) -> Option<String> {
         self.feedback.comment.as_deref().map(|c| {
             let mut q: String = c.chars().take(MAX_QUOTED_COMMENT_CHARS).collect();
             if q.len() < c.len() {
@@ -42,85 +35,22 @@ impl MessageContext<'_> {
             q
         })
     }
-
-    fn headline(&self) -> String {
-        let who = self.feedback.customer.display_name();
-        match self.notice.kind {
-            NoticeKind::CaseReopened => format!(
-                "{} reopened: {who} says it is not resolved",
-                self.case.triage.priority.as_str()
-            ),
-            // Followup (issue 8): the watchers' notice.
-            NoticeKind::CaseClosed => format!(
-                "{} case {}: feedback from {who}",
-                self.case.triage.priority.as_str(),
-                self.case.state.as_str()
-            ),
-            _ => format!(
-                "{} feedback from {who}: {}",
-                self.case.triage.priority.as_str(),
-                self.score_label()
-            ),
-        }
-    }
 }
 
 /// Escapes text for Slack mrkdwn and plain_text fields.
 pub fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    crate::dispatch::render::slack_escape(text)
 }
 
-/// A Slack incoming-webhook message in Block Kit, with `text` as the notification fallback.
+/// A Slack incoming-webhook message in Block Kit, with `text` as the notification fallback
+/// and buttons to open and to acknowledge the case.
 pub fn slack_alert(ctx: &MessageContext) -> Value {
-    let triage = &ctx.case.triage;
-    let headline = slack_escape(&ctx.headline());
-    let due = if ctx.case.first_response_at.is_none() {
-        format!(
-            "first response by {}",
-            triage.first_response_due.format("%Y-%m-%d %H:%M UTC")
-        )
-    } else {
-        format!(
-            "resolve by {}",
-            triage.resolution_due.format("%Y-%m-%d %H:%M UTC")
-        )
-    };
-    let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": ctx.headline(), "emoji": true}}),
-        json!({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": format!("*Score*\n{}", slack_escape(&ctx.score_label()))},
-            {"type": "mrkdwn", "text": format!("*Priority*\n{}", triage.priority.as_str())},
-            {"type": "mrkdwn", "text": format!("*Team*\n{}", slack_escape(&triage.team))},
-            {"type": "mrkdwn", "text": format!("*Due*\n{due}")},
-        ]}),
-    ];
-    if let Some(comment) = ctx.quoted_comment() {
-        let quoted = slack_escape(&comment)
-            .lines()
-            .map(|l| format!("> {l}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": quoted}}));
-    }
-    blocks.push(json!({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": slack_escape(&triage.reasons.join(" · "))}
-    ]}));
-    if ctx.notice.kind == NoticeKind::CaseClosed {
-        let watchers = slack_escape(&watchers(ctx.case).join(", "));
-        blocks.push(json!({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": format!("Watchers: {watchers}")}
-        ]}));
-    }
-    blocks.push(json!({"type": "actions", "elements": [
-        {"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Open case"},
-         "url": ctx.case_url(), "action_id": "open_case"}
-    ]}));
-    json!({
-        "text": format!("{headline}: {}", ctx.case_url()),
-        "blocks": blocks,
-    })
+    use crate::dispatch::render;
+    render::slack(&render::case_alert(
+        ctx,
+        ctx.notice.level,
+        &Default::default(),
+    ))
 }
 
 /// Everyone told when the case closes: the routing's watchers and those added on the case.
@@ -200,6 +130,67 @@ pub fn customer_follow_up(ctx: &MessageContext) -> Value {
         "text": text,
         "link": link,
     })
+}
+
+fn follow_up_text(ctx: &MessageContext) -> (String, String, String) {
+    let customer = &ctx.feedback.customer;
+    let link = ctx.notice.link.clone().unwrap_or_default();
+    let greeting = customer
+        .name
+        .as_deref()
+        .map(|n| format!("Hello {n},"))
+        .unwrap_or_else(|| "Hello,".to_owned());
+    let summary = ctx
+        .case
+        .resolution
+        .as_ref()
+        .map(|r| r.summary.clone())
+        .unwrap_or_else(|| "we have worked on it".to_owned());
+    (greeting, summary, link)
+}
+
+/// The follow-up (or its reminder) as an email to the customer, with HTML and plain text.
+pub fn customer_email(ctx: &MessageContext) -> crate::dispatch::render::Email {
+    use crate::dispatch::render::html_escape;
+    let (greeting, summary, link) = follow_up_text(ctx);
+    let reminder = ctx.notice.kind == NoticeKind::CustomerReminder;
+    let (subject, intro) = if reminder {
+        (
+            "A reminder: did we fix it?",
+            "A short reminder: we worked on the problem you told us about.",
+        )
+    } else {
+        (
+            "Did we fix it?",
+            "Thank you for telling us about your experience.",
+        )
+    };
+    crate::dispatch::render::Email {
+        subject: subject.to_owned(),
+        text: format!(
+            "{greeting}\n\n{intro} Here is what we did: {summary}\n\nIs it resolved for you? \
+             Let us know here: {link}\n"
+        ),
+        html: format!(
+            "<!doctype html><html><body><p>{}</p><p>{} Here is what we did: {}</p>\
+             <p><a href=\"{}\">Is it resolved for you? Let us know.</a></p></body></html>",
+            html_escape(&greeting),
+            html_escape(intro),
+            html_escape(&summary),
+            html_escape(&link)
+        ),
+    }
+}
+
+/// The follow-up as an SMS to the customer: short, in at most three segments, link last.
+pub fn customer_sms(ctx: &MessageContext) -> String {
+    let (_, summary, link) = follow_up_text(ctx);
+    let body = format!("We worked on your feedback: {summary}. Is it resolved? Tell us:");
+    crate::dispatch::sms::fit(
+        &body,
+        &format!(" {link}"),
+        crate::dispatch::sms::MAX_SMS_SEGMENTS,
+    )
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@ pub enum NoticeKind {
     CaseReopened,
     /// Ask the customer whether the problem is solved.
     CustomerFollowUp,
+    /// Tell the next level (team lead, then manager) a case is past its first-response due
+    /// time without acknowledgement.
+    Escalation,
+    /// A person's collected alerts (passives, or alerts past their hourly limit).
+    Digest,
+    /// Tell operations that a delivery was given up (dead-lettered).
+    DeliveryFailed,
     /// Followup (issue 8): the one reminder to a customer who has not answered.
     CustomerReminder,
     /// Followup (issue 8): tell the case's watchers it closed.
@@ -31,6 +38,9 @@ impl NoticeKind {
             Self::CaseOpened => "case-opened",
             Self::CaseReopened => "case-reopened",
             Self::CustomerFollowUp => "customer-follow-up",
+            Self::Escalation => "escalation",
+            Self::Digest => "digest",
+            Self::DeliveryFailed => "delivery-failed",
             Self::CustomerReminder => "customer-reminder",
             Self::CaseClosed => "case-closed",
         }
@@ -46,6 +56,11 @@ impl NoticeKind {
     pub fn is_customer_message(self) -> bool {
         matches!(self, Self::CustomerFollowUp | Self::CustomerReminder)
     }
+
+    /// Whether the notice is about one case (digests and operations notices are not).
+    pub fn is_about_a_case(self) -> bool {
+        !matches!(self, Self::Digest | Self::DeliveryFailed)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +71,22 @@ pub struct Notice {
     pub created_at: Timestamp,
     /// For a customer follow-up: the signed confirmation link.
     pub link: Option<String>,
+    /// For an escalation: the level (1 the team lead, 2 the manager).
+    #[serde(default)]
+    pub level: u32,
+    /// For a digest: its cases; for an operations notice: the case of the failed delivery.
+    #[serde(default)]
+    pub cases: Vec<String>,
+    /// For a digest: who it is for.
+    #[serde(default)]
+    pub target: Option<crate::delivery::Target>,
+    /// For an operations notice: what failed, in words (no secrets, no contact details).
+    #[serde(default)]
+    pub about: Option<String>,
+    /// For a customer message: the channels to use, in order of preference (`email`, `sms`,
+    /// `customer-webhook`); empty means the configured default.
+    #[serde(default)]
+    pub channels: Vec<crate::delivery::Channel>,
     /// Not to be delivered before this time (the customer's quiet hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
@@ -79,6 +110,11 @@ impl Notice {
             kind,
             created_at: now,
             link,
+            level: 0,
+            cases: Vec::new(),
+            target: None,
+            about: None,
+            channels: Vec::new(),
             not_before: None,
         }
     }
@@ -90,6 +126,64 @@ impl Notice {
     /// The alert for the case's latest reopening.
     pub fn case_reopened(case: &Case, now: Timestamp) -> Self {
         Self::new(case, NoticeKind::CaseReopened, case.reopen_count, now, None)
+    }
+
+    /// The escalation of an unacknowledged case to `level` (1 the team lead, 2 the manager).
+    pub fn escalation(case: &Case, level: u32, now: Timestamp) -> Self {
+        let mut n = Self::new(case, NoticeKind::Escalation, level, now, None);
+        n.level = level;
+        n
+    }
+
+    /// The digest of `target` for local day `day`, listing `cases`.
+    pub fn digest(
+        target: &crate::delivery::Target,
+        day: chrono::NaiveDate,
+        cases: Vec<String>,
+        now: Timestamp,
+    ) -> Self {
+        let key = target.key();
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        let day = day.to_string();
+        Notice {
+            id: crate::ids::derived(midnight, &["notice", "digest", &key, &day]).to_string(),
+            case_id: String::new(),
+            kind: NoticeKind::Digest,
+            created_at: now,
+            link: None,
+            level: 0,
+            cases,
+            target: Some(target.clone()),
+            about: None,
+            channels: Vec::new(),
+            not_before: None,
+        }
+    }
+
+    /// The operations notice that delivery `delivery_id` was dead-lettered.
+    pub fn delivery_failed(
+        delivery_id: &str,
+        case_id: &str,
+        about: String,
+        now: Timestamp,
+    ) -> Self {
+        Notice {
+            id: crate::ids::derived(now, &["notice", "dead-letter", delivery_id]).to_string(),
+            case_id: String::new(),
+            kind: NoticeKind::DeliveryFailed,
+            created_at: now,
+            link: None,
+            level: 0,
+            cases: if case_id.is_empty() {
+                Vec::new()
+            } else {
+                vec![case_id.to_owned()]
+            },
+            target: None,
+            about: Some(about),
+            channels: Vec::new(),
+            not_before: None,
+        }
     }
 
     /// The one reminder for the case's latest resolution, with a fresh link.

@@ -124,8 +124,14 @@ impl Kv {
     /// Adds one to the counter `key` atomically and returns the new value (1 the first time):
     /// each of any number of racing callers gets a different value.
     pub fn increment(&self, key: &str) -> Result<u64, KvError> {
-        atomics::increment(&self.bucket, key, 1)
-            .map(|n| n.unsigned_abs())
+        self.add(key, 1)
+    }
+
+    /// Adds `delta` to the counter at `key` atomically and returns the new value: concurrent
+    /// callers adding 1 each see a different number; adding 0 reads the counter.
+    pub fn add(&self, key: &str, delta: i64) -> Result<u64, KvError> {
+        atomics::increment(&self.bucket, key, delta)
+            .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(store_error)
     }
 

@@ -4,6 +4,7 @@ mod bad_input;
 mod concurrency;
 mod contact_rules;
 mod delivery_failures;
+mod dispatch;
 mod followup_tick;
 mod idempotency;
 mod lifecycle;

@@ -1,0 +1,319 @@
+//! Each channel's exact request (method, path, headers, authentication, body) as its
+//! provider documents it, checked by a mock of that provider on loopback.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::*;
+
+/// Verifies a Standard Webhooks signature independently of the app's code.
+fn verify_standard_webhook(r: &closeloop_e2e::mock::Received) {
+    let id = r.header("webhook-id").expect("webhook-id");
+    let ts = r.header("webhook-timestamp").expect("webhook-timestamp");
+    let key = STANDARD
+        .decode(WEBHOOK_SECRET.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&r.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(r.header("webhook-signature"), Some(expected.as_str()));
+    let ts: i64 = ts.parse().expect("seconds");
+    assert!(
+        (ts - chrono::Utc::now().timestamp()).abs() < 600,
+        "a fresh timestamp"
+    );
+}
+
+#[tokio::test]
+async fn every_channel_sends_its_providers_documented_request() {
+    let p = Providers::start("postmark").await;
+    let cl = start(&p, &p.team()).await;
+    let case_id = open(
+        &cl,
+        &feedback_from("guest-7", "ch-1", 1, "Room <b>412</b> & the *lift* [noise]"),
+    )
+    .await;
+    for (_, m) in p.channels() {
+        m.wait_for_delivered(1).await;
+    }
+    let case_url = format!("http://closeloop.test/v1/cases/{case_id}");
+
+    // Slack incoming webhook: POST JSON to the webhook URL; Block Kit with both buttons.
+    let s = &p.slack.delivered()[0];
+    assert_eq!(
+        (s.method.as_str(), s.path.as_str()),
+        ("POST", "/services/T1/B1/secretpart")
+    );
+    assert_eq!(s.header("content-type"), Some("application/json"));
+    let b = s.json();
+    assert!(
+        b["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("P1 feedback from Guest guest-7")
+    );
+    let text = b.to_string();
+    assert!(
+        text.contains("Room &lt;b&gt;412&lt;/b&gt; &amp; the *lift* [noise]"),
+        "{text}"
+    );
+    let actions = b["blocks"].as_array().unwrap().last().unwrap();
+    assert_eq!(actions["type"], "actions");
+    assert_eq!(actions["elements"][0]["url"], case_url.as_str());
+    assert_eq!(
+        actions["elements"][1]["url"],
+        format!("{case_url}/acknowledge").as_str()
+    );
+    assert!(!text.contains("guest42@example.com") && !text.contains("+447700900123"));
+
+    // Teams Workflows: POST the message with one Adaptive Card, to the signed URL as given.
+    let t = &p.teams.delivered()[0];
+    assert_eq!(t.method, "POST");
+    assert_eq!(t.path, "/workflows/abc/triggers/manual/paths/invoke");
+    assert_eq!(t.header("content-type"), Some("application/json"));
+    let b = t.json();
+    assert_eq!(b["type"], "message");
+    let att = &b["attachments"][0];
+    assert_eq!(
+        att["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(att["content"]["type"], "AdaptiveCard");
+    assert_eq!(att["content"]["version"], "1.4");
+    assert_eq!(att["content"]["actions"][0]["type"], "Action.OpenUrl");
+    assert!(
+        att["content"]
+            .to_string()
+            .contains(r"the \\*lift\\* \\[noise\\]")
+    );
+
+    // Generic webhook: Standard Webhooks headers and a valid v1 signature over the body.
+    let w = &p.webhook.delivered()[0];
+    assert_eq!(
+        (w.method.as_str(), w.path.as_str()),
+        ("POST", "/hooks/closeloop")
+    );
+    verify_standard_webhook(w);
+    assert_eq!(w.header("idempotency-key"), w.header("webhook-id"));
+    assert_eq!(w.json()["type"], "closeloop.case-opened");
+    assert_eq!(w.json()["case"]["id"], case_id.as_str());
+
+    // PagerDuty Events v2: POST /v2/enqueue, routing key in the body, dedup per case.
+    let pd = &p.pagerduty.delivered()[0];
+    assert_eq!(
+        (pd.method.as_str(), pd.path.as_str()),
+        ("POST", "/v2/enqueue")
+    );
+    assert_eq!(pd.header("content-type"), Some("application/json"));
+    let b = pd.json();
+    assert_eq!(b["routing_key"], PAGERDUTY_KEY);
+    assert_eq!(b["event_action"], "trigger");
+    assert_eq!(b["dedup_key"], format!("closeloop-case-{case_id}").as_str());
+    assert_eq!(b["payload"]["severity"], "critical");
+    assert_eq!(b["payload"]["source"], "closeloop");
+    assert!(b["payload"]["summary"].as_str().unwrap().len() <= 1024);
+
+    // Postmark: POST /email with the server token header, HTML and text parts.
+    let e = &p.email.delivered()[0];
+    assert_eq!((e.method.as_str(), e.path.as_str()), ("POST", "/email"));
+    assert_eq!(e.header("x-postmark-server-token"), Some(POSTMARK_TOKEN));
+    assert_eq!(e.header("accept"), Some("application/json"));
+    assert_eq!(e.header("content-type"), Some("application/json"));
+    let b = e.json();
+    assert_eq!(b["From"], EMAIL_FROM);
+    assert_eq!(b["To"], "dana@hotel.test");
+    assert_eq!(b["MessageStream"], "outbound");
+    let html = b["HtmlBody"].as_str().unwrap();
+    assert!(
+        html.contains("Room &lt;b&gt;412&lt;/b&gt; &amp; the *lift*"),
+        "{html}"
+    );
+    assert!(b["TextBody"].as_str().unwrap().contains("Room <b>412</b>"));
+    assert!(b["Subject"].as_str().unwrap().starts_with("[closeloop] P1"));
+
+    // Twilio: POST form to the account's Messages.json with basic auth.
+    let m = &p.twilio.delivered()[0];
+    assert_eq!(m.method, "POST");
+    assert_eq!(
+        m.path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+    );
+    assert_eq!(
+        m.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let basic = STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
+    assert_eq!(
+        m.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    let form: Vec<(String, String)> = form_urlencoded::parse(&m.body).into_owned().collect();
+    assert_eq!(form[0], ("To".into(), "+447700900001".into()));
+    assert_eq!(form[1], ("From".into(), TWILIO_FROM.into()));
+    assert!(form[2].1.ends_with(&case_url), "{:?}", form[2]);
+
+    // The team in the directory replaces the variables' channel; nothing was sent twice.
+    assert!(cl.slack.received().is_empty());
+    for (name, m) in p.channels() {
+        assert_eq!(m.received().len(), 1, "{name}");
+    }
+
+    // The delivery log is on the case's timeline, one line per channel.
+    let view = cl.case(&case_id).await;
+    let delivered: Vec<String> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "delivered")
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert!(
+        delivered
+            .iter()
+            .any(|d| d.contains("via sms to member.customer-success.dana"))
+    );
+
+    // No secret, address or phone number in the outbox, the timeline or the logs.
+    let stored = store_text(&cl);
+    let log = cl.app.component_log("dispatch");
+    for secret in [
+        "secretpart",
+        "teamssig",
+        WEBHOOK_SECRET,
+        PAGERDUTY_KEY,
+        POSTMARK_TOKEN,
+        TWILIO_TOKEN,
+        "dana@hotel.test",
+        "+447700900001",
+    ] {
+        assert!(
+            !stored.contains(secret),
+            "{secret} is stored outside the directory"
+        );
+        assert!(!log.contains(secret), "{secret} is logged");
+    }
+    // And the admin API never shows them again.
+    let shown = cl
+        .admin("GET", &format!("/v1/admin/teams/{TEAM}"), None)
+        .await
+        .text();
+    for secret in ["secretpart", "teamssig", WEBHOOK_SECRET, PAGERDUTY_KEY] {
+        assert!(!shown.contains(secret), "{secret} is shown: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn p2_cases_do_not_page_and_a_team_template_is_used() {
+    let p = Providers::start("postmark").await;
+    let mut team = p.team();
+    team["templates"] = json!({
+        "headline": "{priority}: call {customer} back ({score})",
+        "email_subject": "Feedback for {team}: {priority}",
+        "sms": "{priority} {customer}: {comment}"
+    });
+    let cl = start(&p, &team).await;
+    open(
+        &cl,
+        &feedback_from("guest-8", "ch-2", 5, "Cold <breakfast>"),
+    )
+    .await;
+    for (name, m) in p.channels() {
+        if name != "pagerduty" {
+            m.wait_for_delivered(1).await;
+        }
+    }
+    quiet(&cl).await;
+    assert!(
+        p.pagerduty.received().is_empty(),
+        "PagerDuty is for P1 only"
+    );
+    assert_eq!(
+        p.slack.delivered()[0].json()["blocks"][0]["text"]["text"],
+        "P2: call Guest guest-8 back (NPS 5/10)"
+    );
+    let email = p.email.delivered()[0].json();
+    assert_eq!(email["Subject"], "Feedback for customer-success: P2");
+    let form: Vec<(String, String)> = form_urlencoded::parse(&p.twilio.delivered()[0].body)
+        .into_owned()
+        .collect();
+    assert!(
+        form[2]
+            .1
+            .starts_with("P2 Guest guest-8: Cold <breakfast> http://closeloop.test/v1/cases/"),
+        "{:?}",
+        form[2]
+    );
+}
+
+#[tokio::test]
+async fn customers_get_their_follow_up_by_email_through_resend_or_by_sms() {
+    let p = Providers::start("resend").await;
+    // No customer gateway: customers are written to directly.
+    let cl = Closeloop::start_with(|o| p.options(o).variable("customer_webhook_url", "")).await;
+    let (_, case_id) = crate::open_case(&cl, "fu-1", 3, "noisy").await;
+    for (path, body) in [
+        ("acknowledge", json!({"by": "Dana"})),
+        (
+            "resolve",
+            json!({"by": "Dana", "resolution": "Moved you to a quiet room & fixed the lift", "root_cause": "facilities"}),
+        ),
+    ] {
+        let r = cl
+            .agent("POST", &format!("/v1/cases/{case_id}/{path}"), Some(body))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let sent = p.email.wait_for_delivered(1).await;
+    let r = &sent[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/emails"));
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {RESEND_KEY}").as_str())
+    );
+    let key = r.header("idempotency-key").expect("an idempotency key");
+    let delivery = deliveries(&cl)
+        .into_iter()
+        .find(|d| d["channel"] == "email")
+        .unwrap();
+    assert_eq!(
+        key,
+        delivery["id"].as_str().unwrap(),
+        "the delivery id, stable across retries"
+    );
+    let b = r.json();
+    assert_eq!(b["to"], json!(["guest42@example.com"]));
+    assert_eq!(b["from"], EMAIL_FROM);
+    assert!(
+        b["html"]
+            .as_str()
+            .unwrap()
+            .contains("quiet room &amp; fixed the lift")
+    );
+    assert!(b["text"].as_str().unwrap().contains("/v1/confirm/"));
+
+    // A customer who left only a phone number gets an SMS with the link.
+    let mut body = feedback_from("guest-9", "fu-2", 2, "rude staff");
+    body["customer"]["email"] = serde_json::Value::Null;
+    let case2 = open(&cl, &body).await;
+    quiet(&cl).await;
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case2}/resolve"),
+            Some(
+                json!({"by": "Dana", "resolution": "Apologised", "root_cause": "staff-behaviour"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sms = p.twilio.wait_for_delivered(1).await;
+    let form: Vec<(String, String)> = form_urlencoded::parse(&sms[0].body).into_owned().collect();
+    assert_eq!(form[0], ("To".into(), "+447700900123".into()));
+    assert!(form[2].1.contains("/v1/confirm/"), "{:?}", form[2]);
+    assert!(cl.customer.received().is_empty());
+}
