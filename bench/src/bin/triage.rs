@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use closeloop_bench::arg;
 use closeloop_domain::feedback::{Customer, Feedback};
 use closeloop_domain::score::{Score, ScoreKind};
 use closeloop_domain::triage::sentiment;
@@ -30,18 +31,6 @@ const SAMPLES: &[&str] = &[
     "We are switching to another provider next month",
     "Thanks to Dana at the front desk, she was wonderful",
 ];
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a number"))
-        })
-        .unwrap_or(default)
-}
 
 fn comments() -> (Vec<String>, &'static str) {
     let dev = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

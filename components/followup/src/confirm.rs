@@ -1,7 +1,6 @@
 //! The customer's side: `GET /v1/confirm/{token}` shows the question, `POST` records the
 //! answer. Every refusal is a page a customer can understand, and changes nothing.
 
-use closeloop_edge::clock;
 use closeloop_edge::domain::case::{Action, Case, CaseState, CustomerAnswer};
 use closeloop_edge::domain::feedback::Feedback;
 use closeloop_edge::domain::link::{LinkClaims, LinkError};
@@ -9,9 +8,10 @@ use closeloop_edge::domain::problem::Problem;
 use closeloop_edge::domain::{keys, page};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
+use closeloop_edge::{clock, stage};
 use spin_sdk::http::Method;
 
-use crate::{hand_to_dispatch, link_key, transition};
+use crate::{COMPONENT, link_key, transition};
 
 /// A refusal: status and the page explaining it.
 fn refusal(status: u16, heading: &str, explanation: &str) -> Reply {
@@ -126,7 +126,7 @@ pub fn handle(req: &Incoming, token: &str) -> Result<Handled, Problem> {
             let reply = Reply::html(200, page::answered_page(form.resolved));
             Ok(Handled::then(reply, move || {
                 if let Some(notice) = notice {
-                    hand_to_dispatch(&notice.id);
+                    stage::notify_dispatch(COMPONENT, &notice.id);
                 }
             }))
         }

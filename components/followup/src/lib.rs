@@ -93,7 +93,7 @@ fn agent(
         let (case, notice) = transition(kv, id, principal.attribute(action), now)?;
         Ok(Handled::then(Reply::json(200, &case), move || {
             if let Some(notice) = notice {
-                hand_to_dispatch(&notice.id);
+                stage::notify_dispatch(COMPONENT, &notice.id);
             }
         }))
     };
@@ -337,15 +337,6 @@ fn confirmation_link(case: &Case, now: Timestamp) -> Result<String, Problem> {
     let claims = LinkClaims::new(&case.id, case.round, now, ttl_hours, clock::new_id(now));
     let token = link_key()?.sign(&claims);
     Ok(format!("{}/v1/confirm/{token}", config::public_base_url()))
-}
-
-fn hand_to_dispatch(notice_id: &str) {
-    stage::hand_over_logged(
-        COMPONENT,
-        "dispatch_url",
-        "http://dispatch.spin.internal",
-        &format!("/v1/internal/dispatch/notices/{notice_id}"),
-    );
 }
 
 /// Re-drives every stage and reports what each did; 503 if a stage could not be reached, so

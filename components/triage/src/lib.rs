@@ -120,7 +120,7 @@ fn triage_route(log: &mut RequestLog, id: &str) -> Result<Handled, Problem> {
     });
     Ok(Handled::then(Reply::json(200, &body), move || {
         if let Some(notice) = outcome.notice {
-            hand_to_dispatch(&notice);
+            stage::notify_dispatch(COMPONENT, &notice);
         }
     }))
 }
@@ -137,7 +137,7 @@ fn tick(log: &mut RequestLog) -> Result<Handled, Problem> {
             Ok(Some(outcome)) => {
                 triaged += 1;
                 if let Some(notice) = outcome.notice {
-                    hand_to_dispatch(&notice);
+                    stage::notify_dispatch(COMPONENT, &notice);
                 }
             }
             Ok(None) => kv.delete(key)?,
@@ -347,15 +347,6 @@ fn received_event(feedback: &Feedback, case_id: &str, note: &str) -> CaseEvent {
             feedback.source
         ),
     }
-}
-
-fn hand_to_dispatch(notice_id: &str) {
-    stage::hand_over_logged(
-        COMPONENT,
-        "dispatch_url",
-        "http://dispatch.spin.internal",
-        &format!("/v1/internal/dispatch/notices/{notice_id}"),
-    );
 }
 
 /// `POST /v1/triage/preview`: the triage a sample would get, with the stored configuration or

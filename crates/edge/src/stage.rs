@@ -58,3 +58,13 @@ pub fn hand_over_logged(
         ),
     }
 }
+
+/// Hands a stored notice to dispatch (logged; tick re-drives it if the hand-over fails).
+pub fn notify_dispatch(component: &'static str, notice_id: &str) {
+    hand_over_logged(
+        component,
+        "dispatch_url",
+        "http://dispatch.spin.internal",
+        &format!("/v1/internal/dispatch/notices/{notice_id}"),
+    );
+}
