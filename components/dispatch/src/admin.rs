@@ -1,11 +1,13 @@
-//! The admin API (`Authorization: Bearer <admin_token>`): the directory and the outbox.
+//! The admin API (role admin: a personal admin key or the bootstrap `admin_token`): the
+//! directory and the outbox.
 //!
 //! - `GET /v1/admin/teams`, `GET /v1/admin/teams/{id}`: teams with every secret redacted.
 //! - `PUT /v1/admin/teams/{id}`: a whole team (strict JSON, validated); 201 new, 200 replaced.
 //! - `DELETE /v1/admin/teams/{id}`: 204.
 //! - `GET /v1/admin/deliveries[?status=dead-lettered|pending|...]`: the outbox, newest first.
 
-use closeloop_edge::config;
+use closeloop_edge::access::authenticate;
+use closeloop_edge::domain::access::Role;
 use closeloop_edge::domain::delivery::{Delivery, DeliveryStatus};
 use closeloop_edge::domain::dispatch::directory::Team;
 use closeloop_edge::domain::dispatch::store;
@@ -21,14 +23,8 @@ use spin_sdk::http::Method;
 pub const MAX_LISTED_DELIVERIES: usize = 500;
 
 pub fn handle(req: &Incoming, rest: &[&str], log: &mut RequestLog) -> Result<Handled, Problem> {
-    let token = config::optional("admin_token").ok_or_else(|| {
-        Problem::new(
-            ProblemKind::NotFound,
-            "the admin API is off; set the admin_token variable to turn it on",
-        )
-    })?;
-    req.require_bearer(&token)?;
     let kv = Kv::open()?;
+    authenticate(req, &kv)?.require(Role::Admin, "the dispatch admin API")?;
     match (&req.method, rest) {
         (Method::Get, ["teams"]) => {
             log.route("/v1/admin/teams");

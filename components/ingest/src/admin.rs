@@ -1,10 +1,12 @@
 //! `/v1/admin/connections`: create, list, read, rotate, re-map and delete source connections.
 //!
-//! Behind the `admin_token` variable. Connections live in the key-value store, so a new one
+//! For the admin role (a personal admin key or the bootstrap `admin_token`). Connections live in the key-value store, so a new one
 //! takes its first webhook at once. Secrets go in and never come out: every answer is a
 //! [`ConnectionView`](closeloop_edge::domain::sources::connection::ConnectionView), which
 //! shows fingerprints only, and the log names the connection, never its settings.
 
+use closeloop_edge::access::authenticate;
+use closeloop_edge::domain::access::Role;
 use closeloop_edge::domain::keys;
 use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::domain::sources::Connection;
@@ -27,14 +29,14 @@ pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Hand
         _ => return Err(http::not_found(&req.path)),
     };
     log.route(route);
-    req.require_bearer(&config::required("admin_token")?)?;
+    let kv = Kv::open()?;
+    authenticate(req, &kv)?.require(Role::Admin, "the source connections API")?;
     if req.body.len() > MAX_ADMIN_BODY_BYTES {
         return Err(Problem::new(
             ProblemKind::PayloadTooLarge,
             format!("the body must be at most {MAX_ADMIN_BODY_BYTES} bytes"),
         ));
     }
-    let kv = Kv::open()?;
     let base = config::public_base_url();
     let now = clock::now();
     let view = |status: u16, c: &Connection| -> Result<Handled, Problem> {

@@ -210,3 +210,40 @@ async fn keys_are_shown_once_stored_hashed_attributed_and_revocable() {
         cl.admin("GET", "/v1/admin/keys", None).await.json()["keys"][0]["revoked_at"].is_string()
     );
 }
+
+#[tokio::test]
+async fn every_admin_api_takes_personal_admin_keys_and_refuses_other_roles() {
+    let cl = Closeloop::start().await;
+    let admin_key = cl.new_key("Ola (ops)", "admin").await;
+    let lead_key = cl.new_key("Lee (lead)", "team-lead").await;
+    for path in [
+        "/v1/admin/connections",
+        "/v1/admin/teams",
+        "/v1/admin/deliveries",
+        "/v1/admin/triage/rules",
+        "/v1/admin/keys",
+    ] {
+        let ok = cl.call_as(&admin_key, "GET", path, None).await;
+        assert_eq!(
+            ok.status,
+            200,
+            "{path} with a personal admin key: {}",
+            ok.text()
+        );
+        for (who, token) in [
+            ("a team lead", lead_key.as_str()),
+            ("the shared agent token", AGENT_TOKEN),
+        ] {
+            let r = cl.call_as(token, "GET", path, None).await;
+            assert_eq!(r.status, 403, "{path} for {who}: {}", r.text());
+            let p = r.problem(403);
+            assert!(
+                p["detail"].as_str().unwrap().contains("admin role"),
+                "{path} for {who}: {p}"
+            );
+        }
+        cl.call_as("not-a-credential", "GET", path, None)
+            .await
+            .problem(401);
+    }
+}
