@@ -97,18 +97,7 @@ pub fn webhook_alert(ctx: &MessageContext) -> Value {
 /// (which sends it by email or SMS). It carries the contact details that gateway needs.
 pub fn customer_follow_up(ctx: &MessageContext) -> Value {
     let customer = &ctx.feedback.customer;
-    let link = ctx.notice.link.clone().unwrap_or_default();
-    let greeting = customer
-        .name
-        .as_deref()
-        .map(|n| format!("Hello {n},"))
-        .unwrap_or_else(|| "Hello,".to_owned());
-    let summary = ctx
-        .case
-        .resolution
-        .as_ref()
-        .map(|r| r.summary.as_str())
-        .unwrap_or("we have worked on it");
+    let (greeting, summary, link) = follow_up_text(ctx);
     let reminder = ctx.notice.kind == NoticeKind::CustomerReminder;
     let text = if reminder {
         format!(
