@@ -34,11 +34,7 @@ pub fn verify(secret: &str, d: &Delivery, now: Timestamp) -> Result<(), AuthErro
         .strip_prefix("v1=")
         .ok_or(AuthError::MalformedHeader(SIGNATURE_HEADER))?;
     let expected = v::hmac_sha256(secret.as_bytes(), &[ts.trim().as_bytes(), b".", d.body]);
-    if v::hex_matches(sig, &expected) {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
-    }
+    v::require_hex(sig, &expected)
 }
 
 #[derive(Deserialize)]

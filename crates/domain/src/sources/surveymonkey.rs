@@ -33,11 +33,7 @@ pub fn verify(api_key: &str, secret: &str, d: &Delivery) -> Result<(), AuthError
         return Err(AuthError::BadSignature);
     }
     let expected = v::hmac_sha1(format!("{api_key}&{secret}").as_bytes(), d.body);
-    if v::base64_matches(sig, &expected) {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
-    }
+    v::require_base64(sig, &expected)
 }
 
 #[derive(Deserialize)]

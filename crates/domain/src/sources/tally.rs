@@ -19,11 +19,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 
 pub fn verify(secret: &str, d: &Delivery) -> Result<(), AuthError> {
     let sig = d.require(SIGNATURE_HEADER)?;
-    if v::base64_matches(sig, &v::hmac_sha256(secret.as_bytes(), &[d.body])) {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
-    }
+    v::require_base64(sig, &v::hmac_sha256(secret.as_bytes(), &[d.body]))
 }
 
 #[derive(Deserialize)]

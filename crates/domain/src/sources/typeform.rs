@@ -28,11 +28,7 @@ pub fn verify(secret: &str, d: &Delivery) -> Result<(), AuthError> {
         .strip_prefix("sha256=")
         .ok_or(AuthError::MalformedHeader(SIGNATURE_HEADER))?;
     let expected = v::hmac_sha256(secret.as_bytes(), &[d.body]);
-    if v::base64_matches(sig, &expected) {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
-    }
+    v::require_base64(sig, &expected)
 }
 
 #[derive(Deserialize)]

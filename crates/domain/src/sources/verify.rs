@@ -71,6 +71,20 @@ pub fn hex_matches(header: &str, expected: &[u8]) -> bool {
     }
 }
 
+/// A base64 signature that must match the expected MAC, else [`AuthError::BadSignature`].
+pub fn require_base64(header: &str, expected: &[u8]) -> Result<(), AuthError> {
+    base64_matches(header, expected)
+        .then_some(())
+        .ok_or(AuthError::BadSignature)
+}
+
+/// A hex signature that must match the expected MAC, else [`AuthError::BadSignature`].
+pub fn require_hex(header: &str, expected: &[u8]) -> Result<(), AuthError> {
+    hex_matches(header, expected)
+        .then_some(())
+        .ok_or(AuthError::BadSignature)
+}
+
 /// Checks a Unix-seconds timestamp against `now` within [`TIMESTAMP_TOLERANCE_SECS`].
 pub fn fresh(unix_secs: &str, header: &'static str, now: Timestamp) -> Result<(), AuthError> {
     let secs: i64 = unix_secs
