@@ -219,9 +219,13 @@ async fn agent_actions_are_validated_and_the_state_machine_enforced() {
     );
 }
 
-#[tokio::test]
+/// Multi-threaded on SQLite: on the single-threaded runtime with the in-memory store each
+/// request runs to completion alone and this test could not fail (see `concurrency`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_agents_acknowledging_at_once_one_wins() {
-    let cl = Closeloop::start().await;
+    let db = std::env::temp_dir().join(format!("closeloop-two-agents-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let cl = Closeloop::start_on_sqlite(&db).await;
     let (_, case_id) = crate::open_case(&cl, "race-1", 3, "noisy").await;
     let path = format!("/v1/cases/{case_id}/acknowledge");
     let (a, b) = tokio::join!(
