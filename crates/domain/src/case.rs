@@ -357,7 +357,7 @@ impl Case {
     /// repeated triage opens the same case.
     pub fn open(feedback_id: &str, received_at: Timestamp, triage: Triage) -> Self {
         Case {
-            id: crate::ids::derived(received_at, &["case", feedback_id]).to_string(),
+            id: Self::id_for(feedback_id, received_at),
             feedback_id: feedback_id.to_owned(),
             opened_at: triage.triaged_at,
             state: CaseState::New,
@@ -373,6 +373,11 @@ impl Case {
             watchers: Vec::new(),
             triage,
         }
+    }
+
+    /// The id of the case the feedback `feedback_id`, received at `received_at`, opens.
+    pub fn id_for(feedback_id: &str, received_at: Timestamp) -> String {
+        crate::ids::derived(received_at, &["case", feedback_id]).to_string()
     }
 
     /// The event recording that the case opened.

@@ -20,6 +20,9 @@
 //!   [`access`]: API keys per person and their roles.
 //! - [`followup`]: the reminder and the unconfirmed close; [`contact`]: the customer contact
 //!   rules; [`privacy`]: erasing and exporting a customer's data.
+//! - [`metrics`] and [`projection`]: the measures of the loop, and the read models (day
+//!   aggregates, the case index) kept up to date as things change, so no request scans the
+//!   store.
 //! - [`sources`]: survey platforms' webhooks (verified per platform), source connections and
 //!   their field mappings.
 
@@ -37,10 +40,12 @@ pub mod ids;
 pub mod keys;
 pub mod link;
 pub mod message;
+pub mod metrics;
 pub mod notice;
 pub mod page;
 pub mod privacy;
 pub mod problem;
+pub mod projection;
 pub mod score;
 pub mod sources;
 pub mod triage;
