@@ -20,7 +20,7 @@ use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::{self, RequestLog};
-use closeloop_edge::{clock, stage};
+use closeloop_edge::{clock, projection, stage};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -67,6 +67,8 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
                         );
                     }
                 }
+                // A delivered alert changes the alert-latency metrics.
+                projection::catch_up_logged(COMPONENT);
             }))
         }
         None => {

@@ -19,7 +19,7 @@ use closeloop_edge::domain::notice::{Notice, NoticeKind};
 use closeloop_edge::domain::{Timestamp, delivery, ids, keys};
 use closeloop_edge::kv::{Kv, KvError};
 use closeloop_edge::outbound::{self, OutboundError};
-use closeloop_edge::{clock, config, log};
+use closeloop_edge::{clock, config, log, projection};
 use serde_json::json;
 use spin_sdk::http::Method;
 use std::collections::BTreeMap;
@@ -209,9 +209,14 @@ pub fn attempt(kv: &Kv, delivery_id: &str, now: Timestamp) -> Result<Attempt, Kv
     }
     kv.put(&keys::delivery(delivery_id), &delivery)?;
     let error = result.err();
+    let alert = matches!(delivery.kind, NoticeKind::CaseOpened | NoticeKind::Digest);
     for case_id in timeline_cases(kv, &delivery)? {
         let e = delivery_event(&delivery, &case_id, error.as_ref(), now);
         kv.put(&keys::event(&case_id, &e.id), &e)?;
+        if alert && delivery.status == DeliveryStatus::Delivered {
+            // The alert latency: received to the first alert delivered.
+            projection::record_alerted(kv, &case_id, now)?;
+        }
     }
     if delivery.status != DeliveryStatus::Pending {
         kv.delete(&keys::pending_delivery(delivery_id))?;

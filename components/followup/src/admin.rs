@@ -209,6 +209,7 @@ impl Held {
             privacy::erase_feedback(&mut erased);
             kv.put(&keys::feedback(&feedback.id), &erased)?;
         }
+
         let mut events = 0;
         for case in &self.cases {
             erase_case(kv, &case.id, &identifiers, by, now)?;
@@ -229,6 +230,10 @@ impl Held {
             events,
         };
         kv.put(&keys::erasure(&record.id), &record)?;
+        // Recounted without the comments, which leave the topic examples.
+        for feedback in &self.feedback {
+            closeloop_edge::projection::record_change(kv, &feedback.id, now)?;
+        }
         Ok(Reply::json(200, &record))
     }
 }

@@ -8,7 +8,7 @@ use closeloop_edge::domain::problem::Problem;
 use closeloop_edge::domain::{keys, page};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
-use closeloop_edge::{clock, stage};
+use closeloop_edge::{clock, projection, stage};
 use spin_sdk::http::Method;
 
 use crate::{COMPONENT, link_key, transition};
@@ -128,6 +128,7 @@ pub fn handle(req: &Incoming, token: &str) -> Result<Handled, Problem> {
                 if let Some(notice) = notice {
                     stage::notify_dispatch(COMPONENT, &notice.id);
                 }
+                projection::catch_up_logged(COMPONENT);
             }))
         }
         _ => Err(http::method_not_allowed("GET or POST")),

@@ -34,10 +34,11 @@ use closeloop_edge::domain::{Timestamp, keys, link};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::{self, RequestLog};
-use closeloop_edge::{clock, config, stage};
+use closeloop_edge::{clock, config, projection, stage};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
+use std::time::Duration;
 
 const COMPONENT: &str = "followup";
 
@@ -95,6 +96,7 @@ fn agent(
             if let Some(notice) = notice {
                 stage::notify_dispatch(COMPONENT, &notice.id);
             }
+            projection::catch_up_logged(COMPONENT);
         }))
     };
     match (&req.method, rest) {
@@ -172,23 +174,45 @@ fn agent(
     }
 }
 
+/// How long a read waits for another projector to finish before answering from what is
+/// folded (the answer says how far behind it is).
+const READ_WAIT: Duration = Duration::from_secs(3);
+
+/// Lists cases from the case index (most urgent first), reading only the cases shown.
 fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem> {
     let filter = CaseFilter::from_query(&req.query).map_err(Problem::invalid)?;
-    let mut cases: Vec<Case> = kv.records_with_prefix::<Case>(keys::CASE)?;
-    cases.retain(|c| filter.matches(c, now));
-    api::sort_by_urgency(&mut cases);
-    // Counted over every matching case, listed up to the limit.
-    let mut summaries = Vec::with_capacity(cases.len());
-    for case in &cases {
-        let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
-        summaries.push(CaseSummary::new(case, feedback.as_ref(), now));
+    let progress = projection::catch_up(kv, READ_WAIT)?;
+    let root = projection::index_root(kv)?;
+    let chunks: Vec<u64> = if filter.open_only() {
+        root.open_chunks().collect()
+    } else {
+        root.chunks.iter().map(|c| c.id).collect()
+    };
+    let (mut total, mut recovered, mut page) = (0, 0, Vec::new());
+    for id in chunks {
+        for entry in projection::index_chunk(kv, id)?.entries {
+            if !filter.matches(&entry, now) {
+                continue;
+            }
+            total += 1;
+            recovered += usize::from(entry.recovered);
+            if page.len() < filter.limit {
+                page.push(entry);
+            }
+        }
     }
-    let total = summaries.len();
-    let recovered = summaries.iter().filter(|s| s.recovered_detractor).count();
-    summaries.truncate(filter.limit);
+    let mut summaries = Vec::with_capacity(page.len());
+    for entry in &page {
+        let Some(case) = kv.get::<Case>(&keys::case(entry.case_id()))? else {
+            continue;
+        };
+        let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
+        summaries.push(CaseSummary::new(&case, feedback.as_ref(), now));
+    }
     Ok(Reply::json(
         200,
-        &json!({"cases": summaries, "total": total, "recovered_detractors": recovered}),
+        &json!({"cases": summaries, "total": total, "recovered_detractors": recovered,
+                "projection": progress.to_json()}),
     ))
 }
 
@@ -251,6 +275,7 @@ fn transition(
     }
     kv.put(&keys::event(&case.id, &event.id), &event)?;
     kv.put(&keys::case(&case.id), &next)?;
+    projection::record_change(kv, &next.feedback_id, now)?;
     Ok((next, notice))
 }
 
@@ -372,7 +397,42 @@ fn tick() -> Reply {
         };
         report.insert(name.to_owned(), result);
     }
+    // Last, the metrics and the case index take in everything the stages above changed.
+    match Kv::open().and_then(|kv| projection::catch_up(&kv, READ_WAIT)) {
+        Ok(progress) => {
+            report.insert("projection".into(), progress.to_json());
+        }
+        Err(error) => {
+            status = 503;
+            log::event(
+                COMPONENT,
+                "projection catch-up failed",
+                json!({"error": error.to_string()}),
+            );
+            report.insert(
+                "projection".into(),
+                json!({"error": "the projections could not be brought up to date; see the log"}),
+            );
+        }
+    }
     Reply::json(status, &report)
+}
+
+/// The cases waiting for their customer's answer, found through the case index (brought up
+/// to date first) rather than by reading every case.
+fn awaiting_customer(kv: &Kv) -> Result<Vec<Case>, Problem> {
+    projection::catch_up(kv, READ_WAIT)?;
+    let mut cases = Vec::new();
+    for chunk in projection::index_root(kv)?.chunks {
+        for entry in projection::index_chunk(kv, chunk.id)?.entries {
+            if entry.state == CaseState::ResolvedAwaitingCustomer
+                && let Some(case) = kv.get::<Case>(&keys::case(entry.case_id()))?
+            {
+                cases.push(case);
+            }
+        }
+    }
+    Ok(cases)
 }
 
 /// The reminder and close days from `reminder_after_days` and `close_unconfirmed_after_days`;
@@ -402,7 +462,7 @@ fn follow_up_sweep(now: Timestamp) -> Result<serde_json::Value, Problem> {
     let kv = Kv::open()?;
     let policy = follow_up_policy();
     let (mut reminded, mut closed, mut conflicts) = (0, 0, 0);
-    for case in kv.records_with_prefix::<Case>(keys::CASE)? {
+    for case in awaiting_customer(&kv)? {
         match policy.due(&case, now) {
             FollowUpStep::Nothing => {}
             FollowUpStep::Remind => {

@@ -30,7 +30,7 @@ use closeloop_edge::domain::{Timestamp, ids, keys};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
-use closeloop_edge::{clock, config as vars, stage};
+use closeloop_edge::{clock, config as vars, projection, stage};
 use serde_json::{Value, json};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -122,6 +122,7 @@ fn triage_route(log: &mut RequestLog, id: &str) -> Result<Handled, Problem> {
         if let Some(notice) = outcome.notice {
             stage::notify_dispatch(COMPONENT, &notice);
         }
+        projection::catch_up_logged(COMPONENT);
     }))
 }
 
@@ -229,6 +230,7 @@ fn triage_one(
             notice,
         }
     };
+    projection::record_change(kv, &feedback.id, now)?;
     kv.delete(&keys::pending_triage(feedback_id))?;
     Ok(Some(outcome))
 }

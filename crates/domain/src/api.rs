@@ -9,6 +9,7 @@ use crate::case::{
 };
 use crate::feedback::Feedback;
 use crate::problem::FieldError;
+use crate::projection::index::IndexEntry;
 
 /// The longest agent name accepted in `by`.
 pub const MAX_AGENT_CHARS: usize = 100;
@@ -341,23 +342,35 @@ impl CaseFilter {
         }
     }
 
-    pub fn matches(&self, case: &Case, now: Timestamp) -> bool {
+    /// Whether the filter selects open cases only, which the case index lists first.
+    pub fn open_only(&self) -> bool {
+        match self.state.as_str() {
+            "open" => true,
+            "all" => false,
+            s => serde_json::from_value::<CaseState>(serde_json::json!(s))
+                .is_ok_and(CaseState::is_open),
+        }
+    }
+
+    /// Whether the case the index `entry` stands for passes the filter.
+    pub fn matches(&self, entry: &IndexEntry, now: Timestamp) -> bool {
+        let open = entry.state.is_open();
         let state = match self.state.as_str() {
-            "open" => case.state.is_open(),
+            "open" => open,
             "all" => true,
-            s => case.state.as_str() == s,
+            s => entry.state.as_str() == s,
         };
         state
             && self
                 .priority
                 .as_deref()
-                .is_none_or(|p| case.triage.priority.as_str() == p)
-            && self.team.as_deref().is_none_or(|t| case.triage.team == t)
+                .is_none_or(|p| entry.key.priority == p)
+            && self.team.as_deref().is_none_or(|t| entry.team == t)
             && self
                 .owner
                 .as_deref()
-                .is_none_or(|o| case.owner.as_deref() == Some(o))
-            && (!self.overdue || (case.state.is_open() && case.next_due() < now))
+                .is_none_or(|o| entry.owner.as_deref() == Some(o))
+            && (!self.overdue || (open && entry.key.due < now))
     }
 }
 
@@ -443,16 +456,6 @@ impl CaseSummary {
             recovered_detractor: case.recovered_detractor(feedback.and_then(|f| f.score)),
         }
     }
-}
-
-/// Sorts the inbox: most urgent first (earliest due), then by priority, then oldest.
-pub fn sort_by_urgency(cases: &mut [Case]) {
-    cases.sort_by(|a, b| {
-        a.next_due()
-            .cmp(&b.next_due())
-            .then(a.triage.priority.cmp(&b.triage.priority))
-            .then(a.opened_at.cmp(&b.opened_at))
-    });
 }
 
 /// Sorts a timeline: by time, then by id (ids are time-ordered too).

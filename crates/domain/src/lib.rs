@@ -22,7 +22,7 @@
 //!   rules; [`privacy`]: erasing and exporting a customer's data.
 //! - [`metrics`] and [`projection`]: the measures of the loop, and the read models (day
 //!   aggregates, the case index) kept up to date as things change, so no request scans the
-//!   store.
+//!   store; [`export`]: feedback and cases as CSV or JSON.
 //! - [`sources`]: survey platforms' webhooks (verified per platform), source connections and
 //!   their field mappings.
 
@@ -34,6 +34,7 @@ pub mod contact;
 pub mod delivery;
 pub mod dispatch;
 pub mod envelope;
+pub mod export;
 pub mod feedback;
 pub mod followup;
 pub mod ids;

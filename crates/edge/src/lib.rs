@@ -3,7 +3,8 @@
 //! Components are thin shells around `closeloop-domain`; what they have in common with Spin
 //! lives here once: who is calling ([`access`]), reading requests with a size limit and answering them ([`http`]), calling
 //! providers and the next stage with timeouts ([`outbound`]), typed records in the key-value
-//! store with an atomic claim ([`kv`]), variables ([`config`]), the clock and entropy
+//! store with an atomic claim ([`kv`]), the change feed and the projector that keeps the
+//! metrics and the case index up to date ([`projection`]), variables ([`config`]), the clock and entropy
 //! ([`clock`]), and one structured log line per request ([`log`]).
 
 pub mod access;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod outbound;
+pub mod projection;
 pub mod stage;
 
 pub use closeloop_domain as domain;

@@ -266,14 +266,35 @@ impl Closeloop {
             .collect()
     }
 
+    /// How many changes the projector has still to fold (metrics and the case index).
+    pub fn projection_behind(&self) -> u64 {
+        let kv = self.app.kv("default");
+        // A counter is 8 little-endian bytes on SQLite and in memory, digits on Redis.
+        let head = kv
+            .get("change-seq:feed")
+            .and_then(|v| match <[u8; 8]>::try_from(v.as_slice()) {
+                Ok(bytes) => Some(u64::from_le_bytes(bytes)),
+                Err(_) => String::from_utf8(v).ok()?.parse().ok(),
+            })
+            .unwrap_or(0);
+        let folded = kv
+            .get("projector:state")
+            .and_then(|v| serde_json::from_slice::<Value>(&v).ok())
+            .and_then(|v| v["data"]["folded"].as_u64())
+            .unwrap_or(0);
+        head.saturating_sub(folded)
+    }
+
     /// Waits until the app has nothing pending: no feedback awaiting triage, no notice awaiting
-    /// planning, no delivery awaiting a send that is due.
+    /// planning, no delivery awaiting a send that is due, no change the projector has not
+    /// folded.
     pub async fn settle(&self) {
         for _ in 0..200 {
-            let busy = self
-                .store_snapshot()
-                .keys()
-                .any(|k| k.starts_with("pending:triage:") || k.starts_with("pending:notice:"))
+            let busy = self.projection_behind() > 0
+                || self
+                    .store_snapshot()
+                    .keys()
+                    .any(|k| k.starts_with("pending:triage:") || k.starts_with("pending:notice:"))
                 || self
                     .records("delivery:")
                     .iter()
@@ -283,7 +304,19 @@ impl Closeloop {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the app never settled");
+        let kv = self.app.kv("default");
+        panic!(
+            "the app never settled: {} changes not folded (projector state {:?}), pending {:?}",
+            self.projection_behind(),
+            kv.get("projector:state")
+                .map(|v| String::from_utf8_lossy(&v).into_owned()),
+            kv.keys()
+                .into_iter()
+                .filter(|k| k.starts_with("pending:")
+                    || k.starts_with("change")
+                    || k.starts_with("claim:projector"))
+                .collect::<Vec<_>>()
+        );
     }
 }
 

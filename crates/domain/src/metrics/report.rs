@@ -57,6 +57,17 @@ impl MetricsQuery {
     /// Parses `from=2026-11-01&to=2026-11-30&team=support&group_by=topic`; `today` sets the
     /// default period.
     pub fn parse(query: &str, today: NaiveDate) -> Result<Self, Vec<FieldError>> {
+        Self::parse_with(query, today, &["group_by"], |_, _, _| false)
+    }
+
+    /// Parses the period and filter, and the parameters named in `more`: `group_by` here,
+    /// the others by `extra` (which returns whether it took the name).
+    pub fn parse_with(
+        query: &str,
+        today: NaiveDate,
+        more: &[&str],
+        mut extra: impl FnMut(&str, &str, &mut Vec<FieldError>) -> bool,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let (mut from, mut to, mut filter, mut group_by) = (None, None, None, None);
         let date = |name: &str, value: &str, errors: &mut Vec<FieldError>| {
@@ -87,14 +98,20 @@ impl MetricsQuery {
                         filter = Some((kind, value.trim().to_owned()));
                     }
                 }
-                "group_by" => match Kind::parse(&value) {
+                "group_by" if more.contains(&"group_by") => match Kind::parse(&value) {
                     Some(kind) => group_by = Some(kind),
                     None => errors.push(FieldError::new(pointer, "use team, source or topic")),
                 },
-                _ => errors.push(FieldError::new(
-                    pointer,
-                    "is not a parameter; use from, to, team, source, topic or group_by",
-                )),
+                other => {
+                    if !(more.contains(&other) && extra(other, &value, &mut errors)) {
+                        let mut names = vec!["from", "to", "team", "source", "topic"];
+                        names.extend(more);
+                        errors.push(FieldError::new(
+                            pointer,
+                            format!("is not a parameter; use {}", names.join(", ")),
+                        ));
+                    }
+                }
             }
         }
         let to = to.unwrap_or(today);

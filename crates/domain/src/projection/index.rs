@@ -18,7 +18,7 @@ use crate::feedback::Feedback;
 pub const MAX_CHUNK: usize = 400;
 
 /// Where a case sorts: open before the rest, then by the next due time, priority, opening
-/// time and id (the order of `api::sort_by_urgency`).
+/// time and id: the inbox's order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SortKey {
     pub closed: bool,

@@ -404,7 +404,13 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
         .filter(|c| c.state.is_open())
         .cloned()
         .collect();
-    crate::api::sort_by_urgency(&mut open);
+    open.sort_by(|a, b| {
+        a.next_due()
+            .cmp(&b.next_due())
+            .then(a.triage.priority.cmp(&b.triage.priority))
+            .then(a.opened_at.cmp(&b.opened_at))
+            .then(a.id.cmp(&b.id))
+    });
     assert_eq!(
         listed,
         open.iter().map(|c| c.id.clone()).collect::<Vec<_>>()

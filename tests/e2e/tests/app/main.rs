@@ -9,6 +9,7 @@ mod followup_tick;
 mod idempotency;
 mod lifecycle;
 mod links;
+mod metrics;
 mod privacy;
 mod roles;
 mod sources;
