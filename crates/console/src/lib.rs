@@ -236,7 +236,7 @@ pub fn handle(
         key: &key,
         secure: config.secure(),
     };
-    let response = match (method, rest) {
+    match (method, rest) {
         ("GET", []) => inbox(req, &api, &csrf, now).route("/console"),
         ("GET", ["dashboard"]) => dashboard(req, &api, &csrf, now).route("/console/dashboard"),
         ("GET", ["cases", id]) => {
@@ -268,8 +268,7 @@ pub fn handle(
         (_, [] | ["dashboard"] | ["cases", _]) => method_not_allowed("GET"),
         (_, ["sign-out"] | ["cases", _, _]) => method_not_allowed("POST"),
         _ => not_found(Some(&csrf)),
-    };
-    response
+    }
 }
 
 fn sign_in_form(req: &Request, config: &Config, random: [u8; 16]) -> Response {

@@ -31,12 +31,18 @@ pub const MAX_KEY_CHARS: usize = 512;
 /// attributes, never `style`), forms post back here only, never framed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The referrer policy: nothing leaves for other origins (case ids are in URLs), and the
+/// console's own form posts keep a real `Origin`. Not `no-referrer`: under it browsers send
+/// `Origin: null` with every form post, and the same-origin check could only refuse them all
+/// or ignore `Origin`.
+pub const REFERRER_POLICY: &str = "same-origin";
+
 /// The headers of every console response.
 pub fn security_headers() -> Vec<(String, String)> {
     [
         ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", REFERRER_POLICY),
         ("x-frame-options", "DENY"),
     ]
     .into_iter()

@@ -158,7 +158,7 @@ fn run(api: &FakeApi, req: &Request) -> Response {
         "every response carries the CSP"
     );
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(r.header("referrer-policy"), Some("same-origin"));
     r
 }
 

@@ -270,7 +270,7 @@ async fn console_pages_carry_the_security_headers() {
             Some("nosniff"),
             "{path}"
         );
-        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
         if path.ends_with(".css") {
             assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"));
         } else {
