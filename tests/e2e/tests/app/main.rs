@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod concurrency;
+mod console;
 mod contact_rules;
 mod delivery_failures;
 mod dispatch;

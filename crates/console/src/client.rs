@@ -1,0 +1,473 @@
+//! The console as a client of closeloop's HTTP API: what it calls and the views it reads.
+//!
+//! The console never touches the store and never decides what a case may do: every read and
+//! every action is a call to the agent API (`{cases_url}/v1/cases...`) or the metrics API
+//! (`{metrics_url}/v1/metrics`) with the signed-in user's key. Views are read leniently
+//! (unknown fields ignored, missing ones defaulted) so that the API can grow.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// How many open cases the inbox shows.
+pub const INBOX_LIMIT: usize = 200;
+
+/// An answer from the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiReply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl ApiReply {
+    /// The `detail` of a problem answer, or a generic sentence.
+    pub fn detail(&self) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| {
+                let detail = v.get("detail")?.as_str()?.to_owned();
+                let fields: Vec<String> = v
+                    .get("errors")
+                    .and_then(Value::as_array)
+                    .map(|errors| {
+                        errors
+                            .iter()
+                            .filter_map(|e| {
+                                Some(format!(
+                                    "{} {}",
+                                    e.get("pointer")?.as_str()?.trim_start_matches('/'),
+                                    e.get("detail")?.as_str()?
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(if fields.is_empty() {
+                    detail
+                } else {
+                    format!("{detail}: {}", fields.join("; "))
+                })
+            })
+            .unwrap_or_else(|| format!("the API answered {}", self.status))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::Unreachable(format!("an unreadable answer: {e}")))
+    }
+}
+
+/// Why a call did not give what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// The API refused the key (401) or the role (403); `detail` says why.
+    Refused { status: u16, detail: String },
+    /// The API answered with another error status; `detail` is its problem's detail.
+    Failed { status: u16, detail: String },
+    /// No usable answer: connection, timeout, not JSON.
+    Unreachable(String),
+}
+
+impl ApiError {
+    fn from_reply(reply: &ApiReply) -> Self {
+        let detail = reply.detail();
+        match reply.status {
+            401 | 403 => ApiError::Refused {
+                status: reply.status,
+                detail,
+            },
+            status => ApiError::Failed { status, detail },
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        match self {
+            ApiError::Refused { detail, .. } | ApiError::Failed { detail, .. } => detail,
+            ApiError::Unreachable(d) => d,
+        }
+    }
+}
+
+/// How the console reaches the API: service chaining in the component, a fake in tests.
+pub trait Backend {
+    /// Sends `method url` with `Authorization: Bearer <key>` and, when given, a JSON body.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> Result<ApiReply, String>;
+}
+
+/// The API with one user's key.
+pub struct Api<'a> {
+    pub backend: &'a dyn Backend,
+    pub cases_url: &'a str,
+    pub metrics_url: &'a str,
+    pub key: &'a str,
+    /// Whether the console is served over https (cookies it clears are `Secure`).
+    pub secure: bool,
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+impl Api<'_> {
+    fn call(&self, method: &str, url: &str, body: Option<&Value>) -> Result<ApiReply, ApiError> {
+        let reply = self
+            .backend
+            .send(method, url, self.key, body)
+            .map_err(ApiError::Unreachable)?;
+        if (200..300).contains(&reply.status) {
+            Ok(reply)
+        } else {
+            Err(ApiError::from_reply(&reply))
+        }
+    }
+
+    /// Whether the API accepts the key: one case listed (200), or refused (401/403).
+    pub fn check_key(&self) -> Result<(), ApiError> {
+        self.call("GET", &format!("{}/v1/cases?limit=1", self.cases_url), None)
+            .map(|_| ())
+    }
+
+    /// The open cases, most urgent first, optionally of one team.
+    pub fn inbox(&self, team: Option<&str>) -> Result<CaseList, ApiError> {
+        let mut url = format!("{}/v1/cases?state=open&limit={INBOX_LIMIT}", self.cases_url);
+        if let Some(team) = team {
+            url.push_str(&format!("&team={}", encode(team)));
+        }
+        self.call("GET", &url, None)?.parse()
+    }
+
+    pub fn case(&self, id: &str) -> Result<CaseDetail, ApiError> {
+        self.call(
+            "GET",
+            &format!("{}/v1/cases/{}", self.cases_url, encode(id)),
+            None,
+        )?
+        .parse()
+    }
+
+    /// `POST /v1/cases/{id}/{action}` with `body`.
+    pub fn act(&self, id: &str, action: &str, body: &Value) -> Result<(), ApiError> {
+        self.call(
+            "POST",
+            &format!("{}/v1/cases/{}/{action}", self.cases_url, encode(id)),
+            Some(body),
+        )
+        .map(|_| ())
+    }
+
+    /// `GET /v1/metrics` for the inclusive UTC days `from..=to`, optionally of one team.
+    pub fn metrics(&self, from: &str, to: &str, team: Option<&str>) -> Result<Metrics, ApiError> {
+        let mut url = format!(
+            "{}/v1/metrics?from={}&to={}",
+            self.metrics_url,
+            encode(from),
+            encode(to)
+        );
+        if let Some(team) = team {
+            url.push_str(&format!("&team={}", encode(team)));
+        }
+        self.call("GET", &url, None)?.parse()
+    }
+}
+
+/// `GET /v1/cases`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CaseList {
+    pub cases: Vec<CaseSummary>,
+    pub total: usize,
+}
+
+/// A case in the inbox, as the API lists it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CaseSummary {
+    pub id: String,
+    pub state: String,
+    pub priority: String,
+    pub team: String,
+    pub owner: Option<String>,
+    pub next_due: Option<String>,
+    pub overdue: bool,
+    pub score: Option<String>,
+    pub customer: String,
+    pub comment_excerpt: Option<String>,
+    pub opened_at: Option<String>,
+}
+
+/// `GET /v1/cases/{id}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CaseDetail {
+    pub case: CaseRecord,
+    pub feedback: Option<FeedbackRecord>,
+    pub timeline: Vec<TimelineEvent>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CaseRecord {
+    pub id: String,
+    pub state: String,
+    pub opened_at: Option<String>,
+    pub owner: Option<String>,
+    pub first_response_at: Option<String>,
+    pub triage: TriageRecord,
+    pub resolution: Option<ResolutionRecord>,
+    pub close_reason: Option<String>,
+    pub reopen_count: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TriageRecord {
+    pub priority: String,
+    pub team: String,
+    pub class: Option<String>,
+    pub first_response_due: Option<String>,
+    pub resolution_due: Option<String>,
+    pub reasons: Vec<String>,
+    pub analysis: AnalysisRecord,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AnalysisRecord {
+    pub topics: Vec<TopicRecord>,
+    pub churn_risk: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TopicRecord {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ResolutionRecord {
+    pub summary: String,
+    pub root_cause: String,
+    pub resolved_by: String,
+    pub resolved_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FeedbackRecord {
+    pub source: String,
+    pub submitted_at: Option<String>,
+    pub customer: CustomerRecord,
+    pub score: Option<ScoreRecord>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CustomerRecord {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl CustomerRecord {
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.email.as_deref())
+            .or(self.id.as_deref())
+            .unwrap_or("(anonymous)")
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScoreRecord {
+    pub kind: String,
+    pub value: i64,
+    pub scale: i64,
+}
+
+impl ScoreRecord {
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.kind.to_uppercase(), self.value, self.scale)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TimelineEvent {
+    pub at: Option<String>,
+    pub actor: String,
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub detail: String,
+}
+
+/// `GET /v1/metrics` (the contract in the issue; read leniently).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Metrics {
+    pub period: Period,
+    pub previous_period: Period,
+    pub as_of: Option<String>,
+    pub totals: Summary,
+    pub previous: Summary,
+    pub series: Vec<DayPoint>,
+    pub topics: Vec<TopicTrend>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Period {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Summary {
+    pub volume: u64,
+    pub cases: u64,
+    pub nps: Nps,
+    pub csat: Csat,
+    pub ces: Ces,
+    pub alert_latency_seconds: Latency,
+    pub first_response_seconds: Latency,
+    pub time_to_resolve_seconds: Latency,
+    pub closed: u64,
+    pub closure_rate: Option<f64>,
+    pub sla_breaches: u64,
+    pub sla_breach_rate: Option<f64>,
+    pub asked: u64,
+    pub confirmed: u64,
+    pub confirmation_rate: Option<f64>,
+    pub reopened: u64,
+    pub reopen_rate: Option<f64>,
+    pub recovered_detractors: u64,
+    pub promoter_followups: u64,
+    pub root_causes: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Nps {
+    pub score: Option<f64>,
+    pub responses: u64,
+    pub promoters: u64,
+    pub passives: u64,
+    pub detractors: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Csat {
+    pub score: Option<f64>,
+    pub responses: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Ces {
+    pub average: Option<f64>,
+    pub responses: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Latency {
+    pub count: u64,
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DayPoint {
+    pub date: String,
+    pub volume: u64,
+    pub nps: Option<f64>,
+    pub csat: Option<f64>,
+    pub cases: u64,
+    pub closed: u64,
+    pub alerts: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TopicTrend {
+    pub topic: String,
+    pub count: u64,
+    pub previous: u64,
+    pub change: i64,
+    pub rising: bool,
+    pub examples: Vec<TopicExample>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TopicExample {
+    pub feedback_id: String,
+    pub case_id: Option<String>,
+    pub comment: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_details_reach_the_user() {
+        let reply = ApiReply {
+            status: 422,
+            body: br#"{"type":"x","status":422,"detail":"the input is not valid","errors":[{"pointer":"/root_cause","detail":"is required"}]}"#.to_vec(),
+        };
+        assert_eq!(
+            reply.detail(),
+            "the input is not valid: root_cause is required"
+        );
+        let reply = ApiReply {
+            status: 502,
+            body: b"<html>".to_vec(),
+        };
+        assert_eq!(reply.detail(), "the API answered 502");
+    }
+
+    #[test]
+    fn the_metrics_contract_parses() {
+        let m: Metrics = serde_json::from_str(
+            r#"{"period":{"from":"2026-11-01","to":"2026-11-30"},
+            "previous_period":{"from":"2026-10-02","to":"2026-10-31"},
+            "filter":{"team":null,"source":null,"topic":null},
+            "as_of":"2026-11-23T15:00:00Z",
+            "totals":{"volume":3,"cases":3,"nps":{"score":-33.3,"responses":3,"promoters":0,"passives":1,"detractors":2},
+              "csat":{"score":null,"responses":0,"satisfied":0},"ces":{"average":null,"responses":0},
+              "alert_latency_seconds":{"count":2,"median":1.5,"p90":2.0},
+              "first_response_seconds":{"count":1,"median":60.0,"p90":60.0},
+              "time_to_resolve_seconds":{"count":0,"median":null,"p90":null},
+              "closed":1,"closure_rate":0.33,"sla_breaches":0,"sla_breach_rate":0.0,"asked":1,"confirmed":0,
+              "confirmation_rate":0.0,"reopened":0,"reopen_rate":null,"recovered_detractors":0,"promoter_followups":0,
+              "root_causes":{"facilities":1}},
+            "previous":{},
+            "groups":{},
+            "series":[{"date":"2026-11-01","volume":3,"nps":-33.3,"csat":null,"cases":3,"closed":1,"alerts":2}],
+            "topics":[{"topic":"billing","count":12,"previous":4,"change":8,"rising":true,
+              "examples":[{"feedback_id":"f1","case_id":"c1","comment":"charged twice"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.totals.nps.detractors, 2);
+        assert_eq!(m.totals.root_causes["facilities"], 1);
+        assert_eq!(m.series[0].nps, Some(-33.3));
+        assert!(m.topics[0].rising);
+        assert_eq!(m.previous.volume, 0);
+    }
+}

@@ -1,0 +1,318 @@
+//! The web console over HTTP: sign-in, CSRF, security headers, escaping, redirects.
+
+use closeloop_e2e::client::{Response, request};
+use closeloop_e2e::{AGENT_TOKEN, Closeloop};
+
+use crate::open_case;
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The value of the hidden input `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field: {html}"))
+        + marker.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// `name=value` of a cookie the response sets.
+fn set_cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+async fn get(cl: &Closeloop, path: &str, cookie: &str) -> Response {
+    cl.get(path, &[("cookie", cookie)]).await
+}
+
+async fn post_form(
+    cl: &Closeloop,
+    path: &str,
+    cookie: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Response {
+    let mut headers = vec![
+        ("cookie", cookie),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend_from_slice(extra);
+    request("POST", &cl.url(path), &headers, body.as_bytes().to_vec()).await
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Signs in with `key` through the form; the response and the login cookie used.
+async fn try_sign_in(cl: &Closeloop, key: &str) -> Response {
+    let form = cl.get("/console/sign-in", &[]).await;
+    assert_eq!(form.status, 200, "{}", form.text());
+    let login = set_cookie(&form, "closeloop_login").expect("a login cookie");
+    let token = hidden(&form.text(), "login");
+    assert_eq!(login, format!("closeloop_login={token}"));
+    post_form(
+        cl,
+        "/console/sign-in",
+        &login,
+        &format!("login={token}&key={}", encode(key)),
+        &[],
+    )
+    .await
+}
+
+/// Signs in and returns the session cookie.
+async fn sign_in(cl: &Closeloop, key: &str) -> String {
+    let r = try_sign_in(cl, key).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console")),
+        "{}",
+        r.text()
+    );
+    set_cookie(&r, "closeloop_session").expect("a session cookie")
+}
+
+#[tokio::test]
+async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
+    let cl = Closeloop::start().await;
+    let r = cl.get("/console", &[]).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console/sign-in"))
+    );
+
+    let r = try_sign_in(&cl, AGENT_TOKEN).await;
+    let set = r
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with("closeloop_session="))
+        .map(|(_, v)| v.clone())
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(
+        !set.contains("Secure"),
+        "public_base_url is http in tests: {set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let inbox = get(&cl, "/console", &cookie).await;
+    assert_eq!(inbox.status, 200, "{}", inbox.text());
+    assert!(inbox.text().contains("<h1>Inbox</h1>"));
+
+    let personal = cl.new_key("Dana", "agent").await;
+    let cookie = sign_in(&cl, &personal).await;
+    assert_eq!(get(&cl, "/console/", &cookie).await.status, 200);
+
+    let r = try_sign_in(&cl, "clk_not_a_real_key").await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.text().contains("That key was not accepted"),
+        "{}",
+        r.text()
+    );
+    assert!(set_cookie(&r, "closeloop_session").is_none());
+    let r = try_sign_in(&cl, "wrong-token").await;
+    assert_eq!(r.status, 401);
+
+    // A forged cookie is no session: the API refuses its key and the console signs it out.
+    let r = get(&cl, "/console", "closeloop_session=Zm9yZ2Vk").await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console/sign-in"))
+    );
+
+    // Signing out needs the token, then ends the session.
+    let cookie = sign_in(&cl, AGENT_TOKEN).await;
+    let csrf = hidden(&get(&cl, "/console", &cookie).await.text(), "csrf");
+    assert_eq!(
+        post_form(&cl, "/console/sign-out", &cookie, "", &[])
+            .await
+            .status,
+        403
+    );
+    let r = post_form(
+        &cl,
+        "/console/sign-out",
+        &cookie,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        set_cookie(&r, "closeloop_session").as_deref(),
+        Some("closeloop_session=")
+    );
+}
+
+#[tokio::test]
+async fn console_forms_refuse_missing_wrong_and_cross_site_tokens() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "console-csrf-1", 2, "The shower was cold").await;
+    let cookie = sign_in(&cl, AGENT_TOKEN).await;
+    let page = get(&cl, &format!("/console/cases/{case_id}"), &cookie).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let csrf = hidden(&page.text(), "csrf");
+    let path = format!("/console/cases/{case_id}/acknowledge");
+
+    // The sign-in form needs its double-submit token too.
+    let r = post_form(
+        &cl,
+        "/console/sign-in",
+        "",
+        &format!("key={AGENT_TOKEN}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 403);
+
+    let cases = [
+        (String::new(), vec![]),
+        (format!("csrf={}", "0".repeat(64)), vec![]),
+        (
+            format!("csrf={csrf}"),
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            format!("csrf={csrf}"),
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+    ];
+    for (body, extra) in &cases {
+        let r = post_form(&cl, &path, &cookie, body, extra).await;
+        assert_eq!(r.status, 403, "{body} {extra:?}: {}", r.text());
+        assert!(r.text().contains("Refused"));
+    }
+    // Another session's token is refused too.
+    let other = sign_in(&cl, &cl.new_key("Lee", "agent").await).await;
+    let other_csrf = hidden(&get(&cl, "/console", &other).await.text(), "csrf");
+    assert_ne!(other_csrf, csrf);
+    assert_eq!(
+        post_form(&cl, &path, &cookie, &format!("csrf={other_csrf}"), &[])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        cl.case(&case_id).await["case"]["state"],
+        "new",
+        "nothing changed"
+    );
+
+    let own_origin = cl.url("");
+    let r = post_form(
+        &cl,
+        &path,
+        &cookie,
+        &format!("csrf={csrf}&note=calling"),
+        &[
+            ("origin", own_origin.as_str()),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/console/cases/{case_id}?done=acknowledged").as_str())
+    );
+    assert_eq!(cl.case(&case_id).await["case"]["state"], "acknowledged");
+
+    // The API's refusal reaches the user with its status: an agent may not reassign.
+    let r = post_form(
+        &cl,
+        &format!("/console/cases/{case_id}/assign"),
+        &cookie,
+        &format!("csrf={csrf}&to=Lee"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("Not done:"), "{}", r.text());
+    // A resolve without a root cause: the API's 422 detail names the field.
+    let r = post_form(
+        &cl,
+        &format!("/console/cases/{case_id}/resolve"),
+        &cookie,
+        &format!("csrf={csrf}&resolution=fixed"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("root_cause"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn console_pages_carry_the_security_headers() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "console-headers-1", 3, "Slow check-in").await;
+    let cookie = sign_in(&cl, AGENT_TOKEN).await;
+    for (path, status) in [
+        ("/console/sign-in".to_owned(), 200),
+        ("/console".to_owned(), 200),
+        (format!("/console/cases/{case_id}"), 200),
+        ("/console/assets/console.css".to_owned(), 200),
+        ("/console/no-such-page".to_owned(), 404),
+        ("/console/dashboard?from=yesterday".to_owned(), 400),
+    ] {
+        let r = get(&cl, &path, &cookie).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert_eq!(r.header("content-security-policy"), Some(CSP), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
+        if path.ends_with(".css") {
+            assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"));
+        } else {
+            assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+            assert_eq!(
+                r.header("content-type"),
+                Some("text/html; charset=utf-8"),
+                "{path}"
+            );
+            assert!(!r.text().contains("<script"), "{path}");
+        }
+    }
+    let r = get(&cl, "/console/dashboard?from=yesterday", &cookie).await;
+    assert!(r.text().contains("YYYY-MM-DD"), "{}", r.text());
+}
+
+#[tokio::test]
+async fn console_renders_a_hostile_comment_escaped() {
+    let cl = Closeloop::start().await;
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let (_, case_id) = open_case(&cl, "console-xss-1", 1, hostile).await;
+    let cookie = sign_in(&cl, AGENT_TOKEN).await;
+    for path in ["/console".to_owned(), format!("/console/cases/{case_id}")] {
+        let html = get(&cl, &path, &cookie).await.text();
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains(
+                "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+            ),
+            "{path}: {html}"
+        );
+    }
+    // The flash message comes from a fixed list, never from the URL.
+    let html = get(
+        &cl,
+        &format!("/console/cases/{case_id}?done=%3Cscript%3E"),
+        &cookie,
+    )
+    .await
+    .text();
+    assert!(!html.contains("<script") && !html.contains("&lt;script&gt;&lt;/"));
+}
