@@ -19,7 +19,7 @@ use closeloop_edge::domain::notice::{Notice, NoticeKind};
 use closeloop_edge::domain::{Timestamp, delivery, ids, keys};
 use closeloop_edge::kv::{Kv, KvError};
 use closeloop_edge::outbound::{self, OutboundError};
-use closeloop_edge::{clock, config, log, projection};
+use closeloop_edge::{clock, config, log, projection, timeline};
 use serde_json::json;
 use spin_sdk::http::Method;
 use std::collections::BTreeMap;
@@ -149,7 +149,7 @@ pub fn plan_notice(
                     ),
                     now,
                 );
-                kv.put(&keys::event(&d.case_id, &e.id), &e)?;
+                timeline::append(kv, &e)?;
             }
         }
     }
@@ -212,7 +212,7 @@ pub fn attempt(kv: &Kv, delivery_id: &str, now: Timestamp) -> Result<Attempt, Kv
     let alert = matches!(delivery.kind, NoticeKind::CaseOpened | NoticeKind::Digest);
     for case_id in timeline_cases(kv, &delivery)? {
         let e = delivery_event(&delivery, &case_id, error.as_ref(), now);
-        kv.put(&keys::event(&case_id, &e.id), &e)?;
+        timeline::append(kv, &e)?;
         if alert && delivery.status == DeliveryStatus::Delivered {
             // The alert latency: received to the first alert delivered.
             projection::record_alerted(kv, &case_id, now)?;
@@ -390,7 +390,7 @@ fn escalate(kv: &Kv, now: Timestamp) -> Result<Vec<String>, KvError> {
                 ),
                 now,
             );
-            kv.put(&keys::event(&case.id, &e.id), &e)?;
+            timeline::append(kv, &e)?;
             written.push(notice.id);
         }
     }

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeSet;
 
-use closeloop_edge::clock;
 use closeloop_edge::domain::access::{self, ApiKey, KeyView, NewKeyInput, Principal};
 use closeloop_edge::domain::case::{Case, CaseEvent, EventKind};
 use closeloop_edge::domain::contact::{self, ContactInput, DncEntry};
@@ -23,6 +22,7 @@ use closeloop_edge::domain::problem::{Problem, ProblemKind};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
+use closeloop_edge::{clock, timeline};
 use serde_json::json;
 use spin_sdk::http::Method;
 
@@ -164,7 +164,7 @@ impl Held {
         let case_ids = self.case_ids();
         let mut events = Vec::new();
         for case in &self.cases {
-            events.extend(kv.records_with_prefix::<CaseEvent>(&keys::events_of(&case.id))?);
+            events.extend(timeline::read(kv, &case.id)?);
         }
         let notices: Vec<Notice> = kv
             .records_with_prefix::<Notice>(keys::NOTICE)?
@@ -213,7 +213,7 @@ impl Held {
         let mut events = 0;
         for case in &self.cases {
             erase_case(kv, &case.id, &identifiers, by, now)?;
-            for key in kv.keys_with_prefix(&keys::events_of(&case.id))? {
+            for key in timeline::event_keys(kv, &case.id)? {
                 if let Some(mut event) = kv.get::<CaseEvent>(&key)? {
                     privacy::erase_event(&mut event, &identifiers);
                     kv.put(&key, &event)?;
@@ -264,7 +264,7 @@ fn erase_case(
             clock::new_id(now),
             now,
         );
-        kv.put(&keys::event(id, &event.id), &event)?;
+        timeline::append(kv, &event)?;
         kv.put(&keys::case(id), &next)?;
         return Ok(());
     }

@@ -22,7 +22,7 @@ use closeloop_edge::domain::api::{
     self, AcknowledgeInput, AssignInput, CaseFilter, CaseSummary, CaseView, CloseInput, NoteInput,
     OutreachInput, ResolveInput, WatchInput,
 };
-use closeloop_edge::domain::case::{Action, Case, CaseEvent, CaseState, EventKind};
+use closeloop_edge::domain::case::{Action, Case, CaseState, EventKind};
 use closeloop_edge::domain::contact::{self, QuietHours};
 use closeloop_edge::domain::envelope::Pending;
 use closeloop_edge::domain::feedback::Feedback;
@@ -34,7 +34,7 @@ use closeloop_edge::domain::{Timestamp, keys, link};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::{self, RequestLog};
-use closeloop_edge::{clock, config, projection, stage};
+use closeloop_edge::{clock, config, projection, stage, timeline};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -159,7 +159,7 @@ fn agent(
                 .map_err(Problem::invalid)?;
             let case = load_case(kv, id)?;
             let event = case.remark(kind, &principal.actor(by), &text, clock::new_id(now), now);
-            kv.put(&keys::event(&case.id, &event.id), &event)?;
+            timeline::append(kv, &event)?;
             Ok(Reply::json(201, &event).into())
         }
         (_, [] | [_]) => Err(http::method_not_allowed("GET")),
@@ -219,8 +219,7 @@ fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem>
 fn view_case(kv: &Kv, id: &str) -> Result<Reply, Problem> {
     let case = load_case(kv, id)?;
     let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
-    let mut timeline = kv.records_with_prefix::<CaseEvent>(&keys::events_of(&case.id))?;
-    api::sort_timeline(&mut timeline);
+    let timeline = timeline::read(kv, &case.id)?;
     Ok(Reply::json(
         200,
         &CaseView {
@@ -273,7 +272,7 @@ fn transition(
     if let Some(notice) = &notice {
         queue(kv, notice, now)?;
     }
-    kv.put(&keys::event(&case.id, &event.id), &event)?;
+    timeline::append(kv, &event)?;
     kv.put(&keys::case(&case.id), &next)?;
     projection::record_change(kv, &next.feedback_id, now)?;
     Ok((next, notice))
@@ -328,7 +327,7 @@ fn customer_notice(
         clock::new_id(now),
         now,
     );
-    kv.put(&keys::event(&case.id, &event.id), &event)?;
+    timeline::append(kv, &event)?;
     Ok(notice)
 }
 
@@ -481,7 +480,7 @@ fn follow_up_sweep(now: Timestamp) -> Result<serde_json::Value, Problem> {
                     clock::new_id(now),
                     now,
                 );
-                kv.put(&keys::event(&case.id, &event.id), &event)?;
+                timeline::append(&kv, &event)?;
                 if let Some(reminder) = customer_notice(&kv, &case, reminder, now)? {
                     queue(&kv, &reminder, now)?;
                 }

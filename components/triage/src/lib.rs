@@ -30,7 +30,7 @@ use closeloop_edge::domain::{Timestamp, ids, keys};
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
-use closeloop_edge::{clock, config as vars, projection, stage};
+use closeloop_edge::{clock, config as vars, projection, stage, timeline};
 use serde_json::{Value, json};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -189,8 +189,8 @@ fn triage_one(
         }
     } else if let Some(open) = open_case_of(kv, config, identity.as_deref())? {
         // Contact frequency: the customer already has an open case; the answer joins it.
-        kv.put(
-            &keys::event(&open.id, &received_event_id(&feedback)),
+        timeline::append(
+            kv,
             &received_event(&feedback, &open.id, " (joined the customer's open case)"),
         )?;
         Outcome {
@@ -208,12 +208,9 @@ fn triage_one(
             }
         }
         let case = Case::open(&feedback.id, feedback.received_at, triage);
-        kv.put(
-            &keys::event(&case.id, &received_event_id(&feedback)),
-            &received_event(&feedback, &case.id, ""),
-        )?;
+        timeline::append(kv, &received_event(&feedback, &case.id, ""))?;
         let opened = case.opened_event();
-        kv.put(&keys::event(&case.id, &opened.id), &opened)?;
+        timeline::append(kv, &opened)?;
         kv.put(&keys::case(&case.id), &case)?;
         if let Some(identity) = &identity {
             kv.put(
@@ -295,7 +292,7 @@ fn retriage(
                 to: Some(next.state),
                 detail,
             };
-            kv.put(&keys::event(&next.id, &event.id), &event)?;
+            timeline::append(kv, &event)?;
             kv.put(&keys::case(&next.id), &next)?;
             return Ok(next);
         }

@@ -62,9 +62,14 @@ pub fn event(case_id: &str, event_id: &str) -> String {
     format!("{EVENT}{case_id}:{event_id}")
 }
 
-/// The prefix of all of a case's events.
-pub fn events_of(case_id: &str) -> String {
-    format!("{EVENT}{case_id}:")
+/// The counter numbering a case's events in its timeline.
+pub fn timeline_count(case_id: &str) -> String {
+    format!("timeline-count:{case_id}")
+}
+
+/// The `n`th entry of a case's timeline: the id of an event.
+pub fn timeline_entry(case_id: &str, n: u64) -> String {
+    format!("timeline:{case_id}:{n}")
 }
 
 pub fn notice(id: &str) -> String {
@@ -130,6 +135,8 @@ mod tests {
             feedback_ref(&crate::ids::digest(&["a/b?c#d", "x\\y"])),
             case(id),
             event(id, id),
+            timeline_count(id),
+            timeline_entry(id, u64::MAX),
             notice(id),
             delivery(id),
             pending_triage(id),
@@ -152,6 +159,5 @@ mod tests {
             assert!(key.len() <= 255, "{key}");
             assert!(!key.contains(['/', '\\', '?', '#']), "{key}");
         }
-        assert!(event(id, "e").starts_with(&events_of(id)));
     }
 }

@@ -4,7 +4,7 @@
 //! lives here once: who is calling ([`access`]), reading requests with a size limit and answering them ([`http`]), calling
 //! providers and the next stage with timeouts ([`outbound`]), typed records in the key-value
 //! store with an atomic claim ([`kv`]), the change feed and the projector that keeps the
-//! metrics and the case index up to date ([`projection`]), variables ([`config`]), the clock and entropy
+//! metrics and the case index up to date ([`projection`]), a case's timeline without listing the store ([`timeline`]), variables ([`config`]), the clock and entropy
 //! ([`clock`]), and one structured log line per request ([`log`]).
 
 pub mod access;
@@ -16,5 +16,6 @@ pub mod log;
 pub mod outbound;
 pub mod projection;
 pub mod stage;
+pub mod timeline;
 
 pub use closeloop_domain as domain;

@@ -8,9 +8,11 @@
 //! at a time; a reader that loses the claim waits (up to its limit) for the winner. Writers
 //! also catch up after answering, so readers rarely find work left.
 //!
-//! A projector releases its claim when done; one that stops midway leaves it, and it lapses
-//! when its time window ([`CLAIM_WINDOW_SECS`]) ends. Folding the same changes again changes
-//! nothing, because a feedback's contribution is recomputed from its records.
+//! A projector that stops midway leaves its claim, which lapses when its time window
+//! ([`CLAIM_WINDOW_SECS`]) ends. Folding the same changes again changes nothing, because a
+//! feedback's contribution is recomputed from its records; so the claims and changes of the
+//! last few folds are kept (`projection::KEEP_FOLDS`), and a projector that read the state just before
+//! a fold finds what it expects. Older ones are deleted as new folds land.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use closeloop_domain::feedback::Feedback;
 use closeloop_domain::metrics::DayAggregate;
 use closeloop_domain::projection::index::{IndexChunk, IndexRoot};
 use closeloop_domain::projection::{
-    self, Alerted, Batch, CLAIM_WINDOW_SECS, Change, DayIds, Next, Projected, ProjectorState,
+    self, Alerted, Batch, CLAIM_WINDOW_SECS, Change, DayIds, Fold, Next, Projected, ProjectorState,
     Source, keys,
 };
 use closeloop_domain::{Timestamp, keys as store_keys};
@@ -77,20 +79,19 @@ pub fn catch_up(kv: &Kv, wait: Duration) -> Result<Progress, KvError> {
         let window = now.timestamp().div_euclid(CLAIM_WINDOW_SECS);
         let claim = keys::claim(state.folded, window);
         if kv.claim(&claim)? {
-            let folded = fold(kv, &state, from, to, now);
-            // Released (or left behind by a fold that moved the state on): the next fold
-            // claims its own position.
-            kv.delete(&claim)?;
-            if !folded? {
-                // Waiting for a change whose number was taken but not yet written.
-                if started.elapsed() >= wait {
-                    return Ok(Progress {
-                        folded: state.folded,
-                        head,
-                    });
-                }
-                std::thread::sleep(POLL);
+            if fold(kv, &state, &claim, from, to, now)? {
+                continue;
             }
+            // Nothing could be folded yet (a change being written): released, so the next
+            // look may claim the same position.
+            kv.delete(&claim)?;
+            if started.elapsed() >= wait {
+                return Ok(Progress {
+                    folded: state.folded,
+                    head,
+                });
+            }
+            std::thread::sleep(POLL);
             continue;
         }
         if started.elapsed() >= wait {
@@ -120,10 +121,11 @@ pub fn catch_up_logged(component: &'static str) {
     }
 }
 
-/// Folds changes `from..=to`; false when nothing could be folded yet (a gap).
+/// Folds changes `from..=to` under `claim`; false when nothing could be folded yet (a gap).
 fn fold(
     kv: &Kv,
     state: &ProjectorState,
+    claim: &str,
     from: u64,
     to: u64,
     now: Timestamp,
@@ -138,8 +140,13 @@ fn fold(
         }
     }
     let (last, gap) = projection::foldable(&found, state.gap, now);
+    // Never write over a state another projector moved on meanwhile.
+    let moved_on = || -> Result<bool, KvError> {
+        let current = kv.get::<ProjectorState>(keys::STATE)?.unwrap_or_default();
+        Ok(current.folded != state.folded)
+    };
     let Some(last) = last else {
-        if gap != state.gap {
+        if gap != state.gap && !moved_on()? {
             kv.put(
                 keys::STATE,
                 &ProjectorState {
@@ -156,22 +163,22 @@ fn fold(
         .map(|(_, id)| id)
         .collect();
     let batch = projection::project(&mut KvSource(kv), &ids)?;
-    // A projector that read an older state and outlived its window must not write.
-    let current = kv.get::<ProjectorState>(keys::STATE)?.unwrap_or_default();
-    if current.folded != state.folded {
+    if moved_on()? {
         return Ok(true);
     }
     write(kv, &batch)?;
-    kv.put(
-        keys::STATE,
-        &ProjectorState {
-            folded: last,
-            gap,
-            folded_at: Some(now),
-        },
-    )?;
-    for seq in from..=last {
-        kv.delete(&keys::change(seq))?;
+    let fold = Fold {
+        claim: claim.to_owned(),
+        from,
+        to: last,
+    };
+    let (next, evicted) = state.after(fold, gap, now);
+    kv.put(keys::STATE, &next)?;
+    if let Some(old) = evicted {
+        kv.delete(&old.claim)?;
+        for seq in old.from..=old.to {
+            kv.delete(&keys::change(seq))?;
+        }
     }
     Ok(true)
 }

@@ -56,9 +56,50 @@ pub struct ProjectorState {
     pub gap: Option<(u64, Timestamp)>,
     #[serde(default)]
     pub folded_at: Option<Timestamp>,
+    /// The latest folds, newest last: their claims and changes are kept a while, so that a
+    /// projector that read the state just before a fold and claims after it finds the same
+    /// changes and folds them again harmlessly instead of seeing gaps.
+    #[serde(default)]
+    pub recent: Vec<Fold>,
 }
 impl Record for ProjectorState {
     const SCHEMA: &'static str = "projector-state/1";
+}
+
+/// One fold: the claim it held and the changes it took in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fold {
+    pub claim: String,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// How many folds keep their claims and changes.
+pub const KEEP_FOLDS: usize = 8;
+
+impl ProjectorState {
+    /// The state after folding `from..=to` under `claim`, and the fold that now leaves the
+    /// recent list (its claim and changes can be deleted).
+    pub fn after(
+        &self,
+        fold: Fold,
+        gap: Option<(u64, Timestamp)>,
+        now: Timestamp,
+    ) -> (ProjectorState, Option<Fold>) {
+        let mut recent = self.recent.clone();
+        let folded = fold.to;
+        recent.push(fold);
+        let evicted = (recent.len() > KEEP_FOLDS).then(|| recent.remove(0));
+        (
+            ProjectorState {
+                folded,
+                gap,
+                folded_at: Some(now),
+                recent,
+            },
+            evicted,
+        )
+    }
 }
 
 /// What one piece of feedback currently contributes, kept so it can be taken away.

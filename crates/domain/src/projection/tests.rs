@@ -497,3 +497,25 @@ fn the_query_is_checked() {
     assert!(MetricsQuery::parse("from=2025-11-23&to=2026-11-23", today).is_ok());
     assert_eq!(pointers("from=2025-11-22&to=2026-11-23"), ["/query/from"]);
 }
+
+#[test]
+fn recent_folds_are_kept_then_handed_back_for_deletion() {
+    let mut state = ProjectorState::default();
+    let mut evicted = Vec::new();
+    for i in 0..(KEEP_FOLDS as u64 + 2) {
+        let fold = Fold {
+            claim: format!("c{i}"),
+            from: i * 10 + 1,
+            to: i * 10 + 10,
+        };
+        let (next, out) = state.after(fold, None, t0());
+        evicted.extend(out);
+        state = next;
+    }
+    assert_eq!(state.folded, (KEEP_FOLDS as u64 + 1) * 10 + 10);
+    assert_eq!(state.recent.len(), KEEP_FOLDS);
+    assert_eq!(
+        evicted.iter().map(|f| f.claim.as_str()).collect::<Vec<_>>(),
+        ["c0", "c1"]
+    );
+}
