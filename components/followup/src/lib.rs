@@ -223,9 +223,9 @@ fn view_case(kv: &Kv, id: &str) -> Result<Reply, Problem> {
     Ok(Reply::json(
         200,
         &CaseView {
-            case: &case,
-            feedback: feedback.as_ref(),
-            timeline: &timeline,
+            case,
+            feedback,
+            timeline,
         },
     ))
 }

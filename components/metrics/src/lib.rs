@@ -29,7 +29,7 @@ use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
 use closeloop_edge::{clock, projection};
-use serde_json::{Value, json};
+use serde_json::Value;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -80,30 +80,17 @@ fn report(kv: &Kv, query: &MetricsQuery, progress: projection::Progress) -> Resu
     let current = projection::days(kv, query.from, query.to)?;
     let (from, to) = query.previous();
     let previous = projection::days(kv, from, to)?;
-    let report = metrics::report(query, &current, &previous, clock::now());
-    let mut body = serde_json::to_value(&report).unwrap_or_default();
-    if let Some(topics) = body.get_mut("topics").and_then(Value::as_array_mut) {
-        for topic in topics {
-            let Some(examples) = topic.get_mut("examples").and_then(Value::as_array_mut) else {
-                continue;
-            };
-            let mut shown = Vec::new();
-            for example in examples.iter() {
-                let Some(id) = example.get("feedback_id").and_then(Value::as_str) else {
-                    continue;
-                };
-                let comment = kv
-                    .get::<Feedback>(&keys::feedback(id))?
-                    .and_then(|f| f.comment)
-                    .map(|c| c.chars().take(EXAMPLE_CHARS).collect::<String>());
-                if let Some(comment) = comment {
-                    shown.push(json!({"feedback_id": id, "case_id": example["case_id"],
-                                      "comment": comment}));
-                }
-            }
-            *examples = shown;
+    let mut report = metrics::report(query, &current, &previous, clock::now());
+    for topic in &mut report.topics {
+        for example in &mut topic.examples {
+            example.comment = kv
+                .get::<Feedback>(&keys::feedback(&example.feedback_id))?
+                .and_then(|f| f.comment)
+                .map(|c| c.chars().take(EXAMPLE_CHARS).collect());
         }
+        topic.examples.retain(|e| e.comment.is_some());
     }
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
     body["projection"] = progress.to_json();
     Ok(body)
 }

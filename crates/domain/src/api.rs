@@ -10,6 +10,7 @@ use crate::case::{
 use crate::feedback::Feedback;
 use crate::problem::FieldError;
 use crate::projection::index::IndexEntry;
+use crate::triage::Priority;
 
 /// The longest agent name accepted in `by`.
 pub const MAX_AGENT_CHARS: usize = 100;
@@ -408,11 +409,11 @@ impl ResolveInput {
 }
 
 /// A case in the inbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseSummary {
     pub id: String,
-    pub state: &'static str,
-    pub priority: &'static str,
+    pub state: CaseState,
+    pub priority: Priority,
     pub team: String,
     pub owner: Option<String>,
     pub next_due: Timestamp,
@@ -430,8 +431,8 @@ impl CaseSummary {
     pub fn new(case: &Case, feedback: Option<&Feedback>, now: Timestamp) -> Self {
         CaseSummary {
             id: case.id.clone(),
-            state: case.state.as_str(),
-            priority: case.triage.priority.as_str(),
+            state: case.state,
+            priority: case.triage.priority,
             team: case.triage.team.clone(),
             owner: case.owner.clone(),
             next_due: case.next_due(),
@@ -464,11 +465,11 @@ pub fn sort_timeline(events: &mut [CaseEvent]) {
 }
 
 /// A case with everything needed to work on it.
-#[derive(Debug, Serialize)]
-pub struct CaseView<'a> {
-    pub case: &'a Case,
-    pub feedback: Option<&'a Feedback>,
-    pub timeline: &'a [CaseEvent],
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseView {
+    pub case: Case,
+    pub feedback: Option<Feedback>,
+    pub timeline: Vec<CaseEvent>,
 }
 
 #[cfg(test)]

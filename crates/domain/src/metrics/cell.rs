@@ -70,6 +70,10 @@ pub struct Example {
     pub case_id: Option<String>,
     /// The comment's sentiment, -1 to 1: the most negative examples are kept.
     pub sentiment: f64,
+    /// The comment itself, filled in when a report is served (the aggregates keep only ids,
+    /// so an erased customer's words are never kept there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -190,6 +194,7 @@ mod tests {
             feedback_id: "f".into(),
             case_id: None,
             sentiment: -0.5,
+            comment: None,
         });
         let mut cell = Cell::default();
         cell.apply(&subject, 1);
@@ -221,6 +226,7 @@ mod tests {
                 feedback_id: format!("f{i}"),
                 case_id: None,
                 sentiment: -(i as f64) / 10.0,
+                comment: None,
             });
             cell.apply(&one, 1);
         }

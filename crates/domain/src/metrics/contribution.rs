@@ -112,6 +112,7 @@ impl Contribution {
                             .as_ref()
                             .map(|s| s.score)
                             .unwrap_or(0.0),
+                        comment: None,
                     });
                 }
                 add_case(&mut cell, feedback, case, secs_since);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::DayAggregate;
 use super::cell::{Cell, Example, count, hist};
@@ -184,13 +184,13 @@ pub fn days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Nps {
     pub score: Option<f64>,
     pub responses: i64,
@@ -199,7 +199,7 @@ pub struct Nps {
     pub detractors: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Csat {
     /// The share of satisfied answers (top box), in percent.
     pub score: Option<f64>,
@@ -207,20 +207,20 @@ pub struct Csat {
     pub satisfied: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ces {
     pub average: Option<f64>,
     pub responses: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Durations {
     pub count: i64,
     pub median: Option<f64>,
     pub p90: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub volume: i64,
     pub cases: i64,
@@ -325,7 +325,7 @@ impl Summary {
 }
 
 /// One day of the period, for charts.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DayPoint {
     pub date: NaiveDate,
     pub volume: i64,
@@ -337,26 +337,26 @@ pub struct DayPoint {
 }
 
 /// A topic in this period against the previous one.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TopicTrend {
     pub topic: String,
     pub count: i64,
     pub previous: i64,
     pub change: i64,
     pub rising: bool,
-    /// The most negative comments on it, as ids: the component reads the comments, so an
-    /// erased customer's words are never kept here.
+    /// The most negative comments on it: ids in the aggregates, their comments read from the
+    /// feedback when the report is served.
     pub examples: Vec<Example>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Filter {
     pub team: Option<String>,
     pub source: Option<String>,
     pub topic: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub period: Period,
     pub previous_period: Period,
