@@ -359,7 +359,11 @@ fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
 /// Writes the escalation notices that are due and not yet written; returns their ids.
 fn escalate(kv: &Kv, now: Timestamp) -> Result<Vec<String>, KvError> {
     let mut written = Vec::new();
-    for case in kv.records_with_prefix::<Case>(keys::CASE)? {
+    // Only cases past their due time can escalate: the front of the case index.
+    for id in projection::open_cases_due(kv, now)? {
+        let Some(case) = kv.get::<Case>(&keys::case(&id))? else {
+            continue;
+        };
         let level = escalation::due_level(&case, now);
         if level == 0 {
             continue;

@@ -242,6 +242,22 @@ pub fn index_chunk(kv: &Kv, id: u64) -> Result<IndexChunk, KvError> {
         .unwrap_or_default())
 }
 
+/// The open cases whose next due time is `now` or earlier, most overdue first: the front of
+/// the case index, read after catching up.
+pub fn open_cases_due(kv: &Kv, now: Timestamp) -> Result<Vec<String>, KvError> {
+    catch_up(kv, Duration::from_secs(3))?;
+    let mut ids = Vec::new();
+    for chunk in index_root(kv)?.open_chunks() {
+        for entry in index_chunk(kv, chunk)?.entries {
+            if entry.key.closed || entry.key.due > now {
+                return Ok(ids);
+            }
+            ids.push(entry.key.id);
+        }
+    }
+    Ok(ids)
+}
+
 /// The feedback ids received on `date`, in the order they were first counted.
 pub fn day_ids(kv: &Kv, day: &DayAggregate) -> Result<Vec<String>, KvError> {
     let chunks = day.listed.div_ceil(projection::DAY_IDS_CHUNK as u64) as usize;
