@@ -131,7 +131,7 @@ fn feedback_for(i: usize, n: usize, now: Timestamp) -> Feedback {
     };
     let customer = (h >> 20) as usize % (n / 3 + 1);
     let mut attributes = serde_json::Map::new();
-    let tier = if (h >> 40) % 20 == 0 {
+    let tier = if (h >> 40).is_multiple_of(20) {
         "enterprise"
     } else {
         "standard"
