@@ -282,6 +282,15 @@ impl KvHandle {
             .expect("key-value set")
     }
 
+    /// Sets every `(key, value)` of `entries` in one write (one transaction on SQLite): how
+    /// benchmarks seed a large store quickly, in the layout the components read.
+    pub fn set_many(&self, entries: &[(String, Vec<u8>)]) {
+        self.store
+            .backend
+            .set_many(&self.store.label, entries)
+            .expect("key-value set_many")
+    }
+
     /// Deletes `key` (no error when absent).
     pub fn delete(&self, key: &str) {
         self.store

@@ -416,6 +416,16 @@ async fn key_value_survives_restart_in_spins_sqlite_layout() {
             .1,
         "yes"
     );
+    // Seeded in bulk (as the benchmarks seed a large store), read by a component.
+    app.kv("default").set_many(&[
+        ("bulk-1".to_owned(), b"one".to_vec()),
+        ("bulk-2".to_owned(), b"two".to_vec()),
+        ("kept".to_owned(), b"replaced".to_vec()),
+    ]);
+    for (key, value) in [("bulk-1", "one"), ("bulk-2", "two"), ("kept", "replaced")] {
+        let path = format!("/caller/x?op=kv-get&label=default&key={key}");
+        assert_eq!(get(&app, &path).await.1, value);
+    }
     app.shutdown().await;
 }
 

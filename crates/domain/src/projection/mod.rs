@@ -15,6 +15,7 @@
 //! component reads the store for it and writes back the [`Batch`] it returns.
 
 pub mod index;
+pub mod memory;
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;

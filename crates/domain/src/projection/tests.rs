@@ -1,12 +1,9 @@
 //! The projector against a generated history with known answers: the incremental
 //! aggregates must equal the metrics computed directly from the final records, through
 //! re-triage, reopening, repeated and out-of-order changes.
-
-use std::collections::BTreeMap;
-
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 
-use super::index::{IndexChunk, IndexRoot};
+use super::memory::MemorySource;
 use super::*;
 use crate::case::{Action, CaseState, CustomerAnswer, RootCause};
 use crate::feedback::Customer;
@@ -14,75 +11,14 @@ use crate::metrics::{DayAggregate, MetricsQuery, report};
 use crate::score::{Score, ScoreClass, ScoreKind};
 use crate::triage::{TriagePolicy, triage};
 
-#[derive(Default)]
-struct Mem {
-    feedback: BTreeMap<String, Feedback>,
-    cases: BTreeMap<String, Case>,
-    alerted: BTreeMap<String, Timestamp>,
-    projected: BTreeMap<String, Projected>,
-    days: BTreeMap<NaiveDate, DayAggregate>,
-    day_ids: BTreeMap<(NaiveDate, usize), DayIds>,
-    root: IndexRoot,
-    chunks: BTreeMap<u64, IndexChunk>,
-}
-
-impl Source for Mem {
-    type Error = std::convert::Infallible;
-    fn feedback(&mut self, id: &str) -> Result<Option<Feedback>, Self::Error> {
-        Ok(self.feedback.get(id).cloned())
-    }
-    fn case(&mut self, id: &str) -> Result<Option<Case>, Self::Error> {
-        Ok(self.cases.get(id).cloned())
-    }
-    fn alerted(&mut self, case_id: &str) -> Result<Option<Timestamp>, Self::Error> {
-        Ok(self.alerted.get(case_id).copied())
-    }
-    fn projected(&mut self, id: &str) -> Result<Option<Projected>, Self::Error> {
-        Ok(self.projected.get(id).cloned())
-    }
-    fn day(&mut self, date: NaiveDate) -> Result<Option<DayAggregate>, Self::Error> {
-        Ok(self.days.get(&date).cloned())
-    }
-    fn day_ids(&mut self, date: NaiveDate, chunk: usize) -> Result<Option<DayIds>, Self::Error> {
-        Ok(self.day_ids.get(&(date, chunk)).cloned())
-    }
-    fn index_root(&mut self) -> Result<IndexRoot, Self::Error> {
-        Ok(self.root.clone())
-    }
-    fn index_chunk(&mut self, id: u64) -> Result<IndexChunk, Self::Error> {
-        Ok(self.chunks.get(&id).cloned().unwrap_or_default())
-    }
-}
-
-impl Mem {
-    fn fold(&mut self, ids: &[String]) {
-        let batch = project(self, ids).unwrap();
-        self.days.extend(batch.days);
-        self.day_ids.extend(batch.day_ids);
-        let (changed, removed) = batch.index.changes();
-        for (id, chunk) in changed {
-            self.chunks.insert(id, chunk.clone());
-        }
-        for id in removed {
-            self.chunks.remove(&id);
-        }
-        self.root = batch.index.root.clone();
-        for (id, p) in batch.projected {
-            match p {
-                Some(p) => self.projected.insert(id, p),
-                None => self.projected.remove(&id),
-            };
-        }
-    }
-
-    fn act(&mut self, feedback_id: &str, action: Action, at: Timestamp) {
-        let f = &self.feedback[feedback_id];
-        let id = Case::id_for(&f.id, f.received_at);
-        let (next, _) = self.cases[&id]
-            .apply(action, format!("e-{}", at.timestamp_millis()), at)
-            .unwrap();
-        self.cases.insert(id, next);
-    }
+/// Moves the case of `feedback_id` on by `action` at `at`, as an agent or the customer would.
+fn act(mem: &mut MemorySource, feedback_id: &str, action: Action, at: Timestamp) {
+    let f = &mem.feedback[feedback_id];
+    let id = Case::id_for(&f.id, f.received_at);
+    let (next, _) = mem.cases[&id]
+        .apply(action, format!("e-{}", at.timestamp_millis()), at)
+        .unwrap();
+    mem.cases.insert(id, next);
 }
 
 const COMMENTS: [Option<&str>; 4] = [
@@ -97,8 +33,8 @@ fn t0() -> Timestamp {
 }
 
 /// 60 NPS answers over three days, each moved along a path chosen by its number.
-fn history() -> (Mem, Vec<String>) {
-    let mut mem = Mem::default();
+fn history() -> (MemorySource, Vec<String>) {
+    let mut mem = MemorySource::default();
     let policy = TriagePolicy {
         default_team: "customer-success".into(),
     };
@@ -156,7 +92,7 @@ fn close_to(got: Option<f64>, want: Option<f64>, what: &str) {
 
 /// The metrics of `feedback` computed straight from the final records.
 fn check_against_records(
-    mem: &Mem,
+    mem: &MemorySource,
     summary: &crate::metrics::report::Summary,
     only: impl Fn(&Feedback, &Case) -> bool,
 ) {
@@ -263,7 +199,8 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
                 .insert(case_id.clone(), received + Duration::seconds(30 + i));
         }
         if i % 2 == 0 {
-            mem.act(
+            act(
+                &mut mem,
                 id,
                 Action::Acknowledge {
                     by: "dana".into(),
@@ -273,7 +210,8 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
             );
         }
         if i % 4 == 0 {
-            mem.act(
+            act(
+                &mut mem,
                 id,
                 Action::Resolve {
                     by: "dana".into(),
@@ -296,7 +234,8 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
             })
         };
         if i % 8 == 0 {
-            mem.act(
+            act(
+                &mut mem,
                 id,
                 answer(true, 9, received + Duration::days(1)),
                 received + Duration::days(1),
@@ -304,13 +243,15 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
         }
         if i % 8 == 4 {
             // Not solved: the case reopens and leaves time-to-resolve and closure.
-            mem.act(
+            act(
+                &mut mem,
                 id,
                 answer(false, 2, received + Duration::days(1)),
                 received + Duration::days(1),
             );
             if i % 16 == 4 {
-                mem.act(
+                act(
+                    &mut mem,
                     id,
                     Action::Resolve {
                         by: "dana".into(),
