@@ -189,13 +189,23 @@ fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem>
         root.chunks.iter().map(|c| c.id).collect()
     };
     let (mut total, mut recovered, mut page) = (0, 0, Vec::new());
+    // Every open case: counted from the root, and only the chunks shown are read.
+    let counted = filter.all_open();
+    if counted {
+        (total, recovered) = root.open_counts();
+    }
     for id in chunks {
+        if counted && page.len() >= filter.limit {
+            break;
+        }
         for entry in projection::index_chunk(kv, id)?.entries {
             if !filter.matches(&entry, now) {
                 continue;
             }
-            total += 1;
-            recovered += usize::from(entry.recovered);
+            if !counted {
+                total += 1;
+                recovered += usize::from(entry.recovered);
+            }
             if page.len() < filter.limit {
                 page.push(entry);
             }

@@ -353,6 +353,15 @@ impl CaseFilter {
         }
     }
 
+    /// Whether the filter asks for every open case, which the index counts without reading.
+    pub fn all_open(&self) -> bool {
+        self.state == "open"
+            && self.priority.is_none()
+            && self.team.is_none()
+            && self.owner.is_none()
+            && !self.overdue
+    }
+
     /// Whether the case the index `entry` stands for passes the filter.
     pub fn matches(&self, entry: &IndexEntry, now: Timestamp) -> bool {
         let open = entry.state.is_open();

@@ -67,6 +67,26 @@ pub struct ChunkRef {
     pub id: u64,
     pub first: SortKey,
     pub len: usize,
+    /// How many of its cases are open, and how many of those recovered a detractor: the
+    /// unfiltered inbox counts from the root and reads only the chunks it shows.
+    #[serde(default)]
+    pub open: usize,
+    #[serde(default)]
+    pub open_recovered: usize,
+}
+
+impl ChunkRef {
+    /// The root's entry for chunk `id` holding `chunk` (not empty).
+    fn describe(id: u64, chunk: &IndexChunk) -> Self {
+        let open = || chunk.entries.iter().filter(|e| !e.key.closed);
+        ChunkRef {
+            id,
+            first: chunk.entries[0].key.clone(),
+            len: chunk.entries.len(),
+            open: open().count(),
+            open_recovered: open().filter(|e| e.recovered).count(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,6 +99,13 @@ pub struct IndexRoot {
 impl IndexRoot {
     pub fn len(&self) -> usize {
         self.chunks.iter().map(|c| c.len).sum()
+    }
+
+    /// How many cases are open, and how many of those recovered a detractor.
+    pub fn open_counts(&self) -> (usize, usize) {
+        self.chunks
+            .iter()
+            .fold((0, 0), |(o, r), c| (o + c.open, r + c.open_recovered))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,17 +173,11 @@ impl IndexEdit {
         if self.root.chunks.is_empty() {
             let id = self.root.next_chunk;
             self.root.next_chunk += 1;
-            self.root.chunks.push(ChunkRef {
-                id,
-                first: entry.key.clone(),
-                len: 1,
-            });
-            self.chunks.insert(
-                id,
-                IndexChunk {
-                    entries: vec![entry],
-                },
-            );
+            let chunk = IndexChunk {
+                entries: vec![entry],
+            };
+            self.root.chunks.push(ChunkRef::describe(id, &chunk));
+            self.chunks.insert(id, chunk);
             self.changed.insert(id);
             return Ok(());
         }
@@ -169,9 +190,9 @@ impl IndexEdit {
         } else {
             chunk.entries.insert(at, entry);
         }
-        let (first, len) = (chunk.entries[0].key.clone(), chunk.entries.len());
-        self.root.chunks[slot].first = first;
-        self.root.chunks[slot].len = len;
+        let described = ChunkRef::describe(id, chunk);
+        let len = described.len;
+        self.root.chunks[slot] = described;
         self.changed.insert(id);
         if len > MAX_CHUNK {
             self.split(slot);
@@ -185,19 +206,16 @@ impl IndexEdit {
             .chunks
             .get_mut(&id)
             .expect("a chunk being split is loaded");
-        let upper = chunk.entries.split_off(chunk.entries.len() / 2);
-        self.root.chunks[slot].len = chunk.entries.len();
+        let upper = IndexChunk {
+            entries: chunk.entries.split_off(chunk.entries.len() / 2),
+        };
+        self.root.chunks[slot] = ChunkRef::describe(id, chunk);
         let new_id = self.root.next_chunk;
         self.root.next_chunk += 1;
-        self.root.chunks.insert(
-            slot + 1,
-            ChunkRef {
-                id: new_id,
-                first: upper[0].key.clone(),
-                len: upper.len(),
-            },
-        );
-        self.chunks.insert(new_id, IndexChunk { entries: upper });
+        self.root
+            .chunks
+            .insert(slot + 1, ChunkRef::describe(new_id, &upper));
+        self.chunks.insert(new_id, upper);
         self.changed.insert(new_id);
     }
 
@@ -223,9 +241,7 @@ impl IndexEdit {
             self.changed.remove(&id);
             self.removed.insert(id);
         } else {
-            let (first, len) = (chunk.entries[0].key.clone(), chunk.entries.len());
-            self.root.chunks[slot].first = first;
-            self.root.chunks[slot].len = len;
+            self.root.chunks[slot] = ChunkRef::describe(id, chunk);
             self.changed.insert(id);
         }
         Ok(())
@@ -330,6 +346,8 @@ mod tests {
             .collect();
         assert_eq!(listed, expected);
         assert_eq!(root.len(), 1000);
+        let open = listed.iter().filter(|k| !k.closed).count();
+        assert_eq!(root.open_counts(), (open, 0));
         assert!(root.chunks.iter().all(|c| c.len <= MAX_CHUNK));
         assert!(root.chunks.len() > 2, "the index split");
         // Open cases come first.

@@ -357,6 +357,12 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
         open.iter().map(|c| c.id.clone()).collect::<Vec<_>>()
     );
     assert_eq!(mem.root.len(), 60);
+    let recovered_open = mem
+        .cases
+        .values()
+        .filter(|c| c.state.is_open() && c.recovered_detractor(mem.feedback[&c.feedback_id].score))
+        .count();
+    assert_eq!(mem.root.open_counts(), (open.len(), recovered_open));
     // Every feedback is listed once under its day.
     let mut all: Vec<String> = mem.day_ids.values().flat_map(|d| d.ids.clone()).collect();
     all.sort();

@@ -106,3 +106,12 @@ pub async fn quiet(cl: &Closeloop) {
     }
     panic!("something stayed pending");
 }
+
+/// `GET /v1/metrics?{query}` as an agent, checked to be read after the projector caught up.
+pub async fn metrics(cl: &Closeloop, query: &str) -> Value {
+    let r = cl.agent("GET", &format!("/v1/metrics?{query}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["projection"]["behind"], 0, "read after catching up");
+    body
+}

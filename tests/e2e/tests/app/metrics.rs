@@ -6,15 +6,7 @@ use std::time::Duration;
 use closeloop_e2e::{AGENT_TOKEN, Closeloop};
 use serde_json::{Value, json};
 
-use crate::{answer, open_case, resolve_and_get_link};
-
-async fn metrics(cl: &Closeloop, query: &str) -> Value {
-    let r = cl.agent("GET", &format!("/v1/metrics?{query}"), None).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let body = r.json();
-    assert_eq!(body["projection"]["behind"], 0, "read after catching up");
-    body
-}
+use crate::{answer, metrics, open_case, resolve_and_get_link};
 
 fn near(value: &Value, want: f64) -> bool {
     value

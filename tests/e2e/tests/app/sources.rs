@@ -187,6 +187,15 @@ async fn a_later_event_that_raises_the_priority_alerts_once() {
     assert_eq!(r.status, 202, "{}", r.text());
     cl.settle().await;
     assert_eq!(cl.records("case:")[0]["triage"]["priority"], "P4");
+    let t = crate::metrics(&cl, "").await["totals"].clone();
+    assert_eq!(
+        (
+            t["volume"].as_i64(),
+            t["nps"]["promoters"].as_i64(),
+            t["nps"]["detractors"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
     let r = post(&cl, &path, &json_ct, fixture("asknicely-update.json")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     cl.settle().await;
@@ -201,6 +210,15 @@ async fn a_later_event_that_raises_the_priority_alerts_once() {
         only_feedback(&cl)["comment"],
         "The class was cancelled twice without notice"
     );
+    // The metrics follow the re-triage: the same one answer, now a detractor, alerted once.
+    let m = crate::metrics(&cl, "group_by=source").await;
+    let t = &m["totals"];
+    assert_eq!(t["volume"], 1);
+    assert_eq!(t["nps"]["promoters"], 0);
+    assert_eq!(t["nps"]["detractors"], 1);
+    assert_eq!(t["nps"]["score"], -100.0);
+    assert_eq!(t["alert_latency_seconds"]["count"], 1);
+    assert_eq!(m["groups"]["source"].as_object().unwrap().len(), 1);
 }
 
 fn formbricks_headers(
