@@ -2,11 +2,12 @@
 //!
 //! The console never touches the store and never decides what a case may do: every read and
 //! every action is a call to the agent API (`{cases_url}/v1/cases...`) or the metrics API
-//! (`{metrics_url}/v1/metrics`) with the signed-in user's key. Views are read leniently
-//! (unknown fields ignored, missing ones defaulted) so that the API can grow.
+//! (`{metrics_url}/v1/metrics`) with the signed-in user's key. Its answers are read as the
+//! domain's own types ([`CaseSummary`], [`CaseView`], [`Report`]), the ones the API writes them
+//! from, so the console cannot drift from the API; fields it does not know are ignored.
 
-use std::collections::BTreeMap;
-
+use closeloop_domain::api::{CaseSummary, CaseView};
+use closeloop_domain::metrics::report::Report;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -143,7 +144,7 @@ impl Api<'_> {
         self.call("GET", &url, None)?.parse()
     }
 
-    pub fn case(&self, id: &str) -> Result<CaseDetail, ApiError> {
+    pub fn case(&self, id: &str) -> Result<CaseView, ApiError> {
         self.call(
             "GET",
             &format!("{}/v1/cases/{}", self.cases_url, encode(id)),
@@ -163,7 +164,7 @@ impl Api<'_> {
     }
 
     /// `GET /v1/metrics` for the inclusive UTC days `from..=to`, optionally of one team.
-    pub fn metrics(&self, from: &str, to: &str, team: Option<&str>) -> Result<Metrics, ApiError> {
+    pub fn metrics(&self, from: &str, to: &str, team: Option<&str>) -> Result<Report, ApiError> {
         let mut url = format!(
             "{}/v1/metrics?from={}&to={}",
             self.metrics_url,
@@ -177,248 +178,12 @@ impl Api<'_> {
     }
 }
 
-/// `GET /v1/cases`.
+/// `GET /v1/cases`: the domain's own case summaries (the answer's other fields, such as
+/// `recovered_detractors` and `projection`, are not shown by the inbox and are ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct CaseList {
     pub cases: Vec<CaseSummary>,
     pub total: usize,
-}
-
-/// A case in the inbox, as the API lists it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CaseSummary {
-    pub id: String,
-    pub state: String,
-    pub priority: String,
-    pub team: String,
-    pub owner: Option<String>,
-    pub next_due: Option<String>,
-    pub overdue: bool,
-    pub score: Option<String>,
-    pub customer: String,
-    pub comment_excerpt: Option<String>,
-    pub opened_at: Option<String>,
-}
-
-/// `GET /v1/cases/{id}`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CaseDetail {
-    pub case: CaseRecord,
-    pub feedback: Option<FeedbackRecord>,
-    pub timeline: Vec<TimelineEvent>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CaseRecord {
-    pub id: String,
-    pub state: String,
-    pub opened_at: Option<String>,
-    pub owner: Option<String>,
-    pub first_response_at: Option<String>,
-    pub triage: TriageRecord,
-    pub resolution: Option<ResolutionRecord>,
-    pub close_reason: Option<String>,
-    pub reopen_count: u32,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TriageRecord {
-    pub priority: String,
-    pub team: String,
-    pub class: Option<String>,
-    pub first_response_due: Option<String>,
-    pub resolution_due: Option<String>,
-    pub reasons: Vec<String>,
-    pub analysis: AnalysisRecord,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct AnalysisRecord {
-    pub topics: Vec<TopicRecord>,
-    pub churn_risk: f64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TopicRecord {
-    pub topic: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ResolutionRecord {
-    pub summary: String,
-    pub root_cause: String,
-    pub resolved_by: String,
-    pub resolved_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct FeedbackRecord {
-    pub source: String,
-    pub submitted_at: Option<String>,
-    pub customer: CustomerRecord,
-    pub score: Option<ScoreRecord>,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct CustomerRecord {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-}
-
-impl CustomerRecord {
-    pub fn display_name(&self) -> &str {
-        self.name
-            .as_deref()
-            .or(self.email.as_deref())
-            .or(self.id.as_deref())
-            .unwrap_or("(anonymous)")
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct ScoreRecord {
-    pub kind: String,
-    pub value: i64,
-    pub scale: i64,
-}
-
-impl ScoreRecord {
-    pub fn label(&self) -> String {
-        format!("{} {}/{}", self.kind.to_uppercase(), self.value, self.scale)
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TimelineEvent {
-    pub at: Option<String>,
-    pub actor: String,
-    pub kind: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub detail: String,
-}
-
-/// `GET /v1/metrics` (the contract in the issue; read leniently).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Metrics {
-    pub period: Period,
-    pub previous_period: Period,
-    pub as_of: Option<String>,
-    pub totals: Summary,
-    pub previous: Summary,
-    pub series: Vec<DayPoint>,
-    pub topics: Vec<TopicTrend>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Period {
-    pub from: String,
-    pub to: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Summary {
-    pub volume: u64,
-    pub cases: u64,
-    pub nps: Nps,
-    pub csat: Csat,
-    pub ces: Ces,
-    pub alert_latency_seconds: Latency,
-    pub first_response_seconds: Latency,
-    pub time_to_resolve_seconds: Latency,
-    pub closed: u64,
-    pub closure_rate: Option<f64>,
-    pub sla_breaches: u64,
-    pub sla_breach_rate: Option<f64>,
-    pub asked: u64,
-    pub confirmed: u64,
-    pub confirmation_rate: Option<f64>,
-    pub reopened: u64,
-    pub reopen_rate: Option<f64>,
-    pub recovered_detractors: u64,
-    pub promoter_followups: u64,
-    pub root_causes: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Nps {
-    pub score: Option<f64>,
-    pub responses: u64,
-    pub promoters: u64,
-    pub passives: u64,
-    pub detractors: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Csat {
-    pub score: Option<f64>,
-    pub responses: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Ces {
-    pub average: Option<f64>,
-    pub responses: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Latency {
-    pub count: u64,
-    pub median: Option<f64>,
-    pub p90: Option<f64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct DayPoint {
-    pub date: String,
-    pub volume: u64,
-    pub nps: Option<f64>,
-    pub csat: Option<f64>,
-    pub cases: u64,
-    pub closed: u64,
-    pub alerts: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TopicTrend {
-    pub topic: String,
-    pub count: u64,
-    pub previous: u64,
-    pub change: i64,
-    pub rising: bool,
-    pub examples: Vec<TopicExample>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct TopicExample {
-    pub feedback_id: String,
-    pub case_id: Option<String>,
-    pub comment: String,
 }
 
 #[cfg(test)]
@@ -444,8 +209,16 @@ mod tests {
 
     #[test]
     fn the_metrics_contract_parses() {
-        let m: Metrics = serde_json::from_str(
-            r#"{"period":{"from":"2026-11-01","to":"2026-11-30"},
+        let zero = r#"{"volume":0,"cases":0,"nps":{"score":null,"responses":0,"promoters":0,"passives":0,"detractors":0},
+              "csat":{"score":null,"responses":0,"satisfied":0},"ces":{"average":null,"responses":0},
+              "alert_latency_seconds":{"count":0,"median":null,"p90":null},
+              "first_response_seconds":{"count":0,"median":null,"p90":null},
+              "time_to_resolve_seconds":{"count":0,"median":null,"p90":null},
+              "closed":0,"closure_rate":null,"sla_breaches":0,"sla_breach_rate":null,"asked":0,"confirmed":0,
+              "confirmation_rate":null,"reopened":0,"reopen_rate":null,"recovered_detractors":0,"promoter_followups":0,
+              "root_causes":{}}"#;
+        let m: Report = serde_json::from_str(
+            &r#"{"period":{"from":"2026-11-01","to":"2026-11-30"},
             "previous_period":{"from":"2026-10-02","to":"2026-10-31"},
             "filter":{"team":null,"source":null,"topic":null},
             "as_of":"2026-11-23T15:00:00Z",
@@ -457,17 +230,23 @@ mod tests {
               "closed":1,"closure_rate":0.33,"sla_breaches":0,"sla_breach_rate":0.0,"asked":1,"confirmed":0,
               "confirmation_rate":0.0,"reopened":0,"reopen_rate":null,"recovered_detractors":0,"promoter_followups":0,
               "root_causes":{"facilities":1}},
-            "previous":{},
+            "previous":ZERO,
             "groups":{},
             "series":[{"date":"2026-11-01","volume":3,"nps":-33.3,"csat":null,"cases":3,"closed":1,"alerts":2}],
             "topics":[{"topic":"billing","count":12,"previous":4,"change":8,"rising":true,
-              "examples":[{"feedback_id":"f1","case_id":"c1","comment":"charged twice"}]}]}"#,
+              "examples":[{"feedback_id":"f1","case_id":"c1","sentiment":-0.8,"comment":"charged twice"}]}],
+            "projection":{"behind":0}}"#
+                .replace("ZERO", zero),
         )
         .unwrap();
         assert_eq!(m.totals.nps.detractors, 2);
         assert_eq!(m.totals.root_causes["facilities"], 1);
         assert_eq!(m.series[0].nps, Some(-33.3));
         assert!(m.topics[0].rising);
+        assert_eq!(
+            m.topics[0].examples[0].comment.as_deref(),
+            Some("charged twice")
+        );
         assert_eq!(m.previous.volume, 0);
     }
 }

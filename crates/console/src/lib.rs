@@ -28,7 +28,7 @@ pub mod forms;
 pub mod pages;
 pub mod security;
 
-use chrono::{DateTime, Utc};
+use closeloop_domain::Timestamp;
 
 use client::{Api, ApiError, Backend};
 use forms::{CaseAction, DashboardQuery, Form};
@@ -189,7 +189,7 @@ pub fn handle(
     req: &Request,
     config: &Config,
     backend: &dyn Backend,
-    now: DateTime<Utc>,
+    now: Timestamp,
     random: [u8; 16],
 ) -> Response {
     let path = req.path.trim_end_matches('/');
@@ -360,7 +360,7 @@ fn upstream_status(e: &ApiError) -> u16 {
     }
 }
 
-fn inbox(req: &Request, api: &Api, csrf: &str, now: DateTime<Utc>) -> Response {
+fn inbox(req: &Request, api: &Api, csrf: &str, now: Timestamp) -> Response {
     let team = req
         .query_param("team")
         .filter(|t| t.chars().count() <= forms::MAX_TEAM_CHARS);
@@ -388,7 +388,7 @@ fn case_page(
     api: &Api,
     id: &str,
     csrf: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
     flash: Option<&str>,
     error: Option<&str>,
     status: u16,
@@ -424,7 +424,7 @@ fn act(
     csrf: &str,
     id: &str,
     action: CaseAction,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Response {
     if cross_site(req, config) {
         return forbidden(CROSS_SITE, Some(csrf));
@@ -458,7 +458,7 @@ fn act(
     }
 }
 
-fn dashboard(req: &Request, api: &Api, csrf: &str, now: DateTime<Utc>) -> Response {
+fn dashboard(req: &Request, api: &Api, csrf: &str, now: Timestamp) -> Response {
     let today = now.date_naive();
     match DashboardQuery::parse(&req.query, today) {
         Err(why) => {

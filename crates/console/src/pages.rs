@@ -1,12 +1,14 @@
 //! The console's pages, rendered with maud: every interpolated value is escaped, no page has a
 //! script, and styles come from the console's own stylesheet.
 
-use chrono::{DateTime, Utc};
+use closeloop_domain::Timestamp;
+use closeloop_domain::api::CaseView;
 use closeloop_domain::case::RootCause;
+use closeloop_domain::metrics::report::{Durations, Report, Summary};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::charts;
-use crate::client::{CaseDetail, CaseList, Latency, Metrics, Summary};
+use crate::client::CaseList;
 use crate::forms::DashboardQuery;
 
 /// The stylesheet's path (served by the console itself: `style-src 'self'`).
@@ -49,24 +51,13 @@ fn layout(title: &str, chrome: &Chrome, body: Markup) -> String {
     .into_string()
 }
 
-fn parse_time(ts: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(ts?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 /// `2026-11-23 09:30 UTC`.
-pub fn when(ts: Option<&str>) -> String {
-    parse_time(ts)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "—".into())
+pub fn when(t: Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// `in 3 h`, `25 min ago`.
-pub fn relative(ts: Option<&str>, now: DateTime<Utc>) -> String {
-    let Some(t) = parse_time(ts) else {
-        return String::new();
-    };
+pub fn relative(t: Timestamp, now: Timestamp) -> String {
     let secs = (t - now).num_seconds();
     let span = charts::duration(secs.unsigned_abs() as f64);
     if secs >= 0 {
@@ -129,7 +120,7 @@ pub fn inbox(
     list: &CaseList,
     team: Option<&str>,
     csrf: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
     error: Option<&str>,
 ) -> String {
     let overdue = list.cases.iter().filter(|c| c.overdue).count();
@@ -169,10 +160,10 @@ pub fn inbox(
                             tr class=[c.overdue.then_some("overdue")] data-case-id=(c.id) {
                                 td class="due" {
                                     @if c.overdue { span class="badge overdue-badge" { "Overdue" } " " }
-                                    span title=(when(c.next_due.as_deref())) { (relative(c.next_due.as_deref(), now)) }
+                                    span title=(when(c.next_due)) { (relative(c.next_due, now)) }
                                 }
-                                td { span class={"priority p-" (c.priority.to_lowercase())} { (c.priority) } }
-                                td { (c.state) }
+                                td { span class={"priority p-" (c.priority.as_str().to_lowercase())} { (c.priority.as_str()) } }
+                                td { (c.state.as_str()) }
                                 td { a class="case-link" href={"/console/cases/" (c.id)} { (if c.customer.is_empty() { "(anonymous)" } else { &c.customer }) } }
                                 td { (c.score.as_deref().unwrap_or("—")) }
                                 td class="comment" { (c.comment_excerpt.as_deref().unwrap_or("")) }
@@ -189,17 +180,14 @@ pub fn inbox(
 
 /// A case: the feedback, why triage ranked it, its actions, and its timeline.
 pub fn case(
-    view: &CaseDetail,
+    view: &CaseView,
     csrf: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
     flash: Option<&str>,
     error: Option<&str>,
 ) -> String {
     let case = &view.case;
-    let open = !matches!(
-        case.state.as_str(),
-        "resolved-awaiting-customer" | "closed-confirmed" | "closed-unconfirmed"
-    );
+    let open = case.state.is_open();
     let customer = view
         .feedback
         .as_ref()
@@ -214,19 +202,19 @@ pub fn case(
         },
         html! {
             p { a href="/console" { "← Inbox" } }
-            h1 { (customer) " " span class={"priority p-" (case.triage.priority.to_lowercase())} { (case.triage.priority) } }
+            h1 { (customer) " " span class={"priority p-" (case.triage.priority.as_str().to_lowercase())} { (case.triage.priority.as_str()) } }
             p class="summary" {
-                "State " strong id="case-state" { (case.state) }
+                "State " strong id="case-state" { (case.state.as_str()) }
                 " · team " (case.triage.team)
                 " · owner " (case.owner.as_deref().unwrap_or("unassigned"))
-                " · opened " (when(case.opened_at.as_deref()))
+                " · opened " (when(case.opened_at))
             }
             (flash_and_error(flash, error))
             div class="columns" {
                 section {
                     h2 { "Feedback" }
                     @if let Some(f) = &view.feedback {
-                        p class="score" { (f.score.as_ref().map(|s| s.label()).unwrap_or_else(|| "no score".into())) " · " (f.source) " · " (when(f.submitted_at.as_deref())) }
+                        p class="score" { (f.score.map(|s| s.label()).unwrap_or_else(|| "no score".into())) " · " (f.source) " · " (when(f.submitted_at)) }
                         blockquote class="customer-comment" { (f.comment.as_deref().unwrap_or("(no comment)")) }
                         dl {
                             @if let Some(e) = &f.customer.email { dt { "Email" } dd { (e) } }
@@ -237,9 +225,9 @@ pub fn case(
                     }
                     h2 { "Triage" }
                     dl {
-                        dt { "First response due" } dd { (when(case.triage.first_response_due.as_deref())) " (" (relative(case.triage.first_response_due.as_deref(), now)) ")" }
-                        dt { "Resolution due" } dd { (when(case.triage.resolution_due.as_deref())) " (" (relative(case.triage.resolution_due.as_deref(), now)) ")" }
-                        @if let Some(t) = &case.first_response_at { dt { "First response" } dd { (when(Some(t))) } }
+                        dt { "First response due" } dd { (when(case.triage.first_response_due)) " (" (relative(case.triage.first_response_due, now)) ")" }
+                        dt { "Resolution due" } dd { (when(case.triage.resolution_due)) " (" (relative(case.triage.resolution_due, now)) ")" }
+                        @if let Some(t) = case.first_response_at { dt { "First response" } dd { (when(t)) } }
                         @if !case.triage.analysis.topics.is_empty() {
                             dt { "Topics" }
                             dd { @for (i, t) in case.triage.analysis.topics.iter().enumerate() { @if i > 0 { ", " } (t.topic) } }
@@ -253,7 +241,7 @@ pub fn case(
                     @if let Some(r) = &case.resolution {
                         h2 { "Resolution" }
                         p { (r.summary) }
-                        p class="muted" { "Root cause " (r.root_cause) " · by " (r.resolved_by) " · " (when(r.resolved_at.as_deref())) }
+                        p class="muted" { "Root cause " (r.root_cause.as_str()) " · by " (r.resolved_by) " · " (when(r.resolved_at)) }
                     }
                     @if let Some(reason) = &case.close_reason {
                         p class="muted" { "Closed without contact: " (reason) }
@@ -286,7 +274,7 @@ pub fn case(
                             button type="submit" class="secondary" { "Reassign" }
                         }
                     } @else {
-                        p class="muted" { "This case is " (case.state) "; nothing is left to do but notes." }
+                        p class="muted" { "This case is " (case.state.as_str()) "; nothing is left to do but notes." }
                     }
                     form method="post" action=(action("note")) {
                         input type="hidden" name="csrf" value=(csrf);
@@ -301,9 +289,9 @@ pub fn case(
             ol class="timeline" {
                 @for e in &view.timeline {
                     li {
-                        span class="when" { (when(e.at.as_deref())) }
-                        " " strong { (e.kind) }
-                        @if let (Some(from), Some(to)) = (&e.from, &e.to) { " " span class="muted" { (from) " → " (to) } }
+                        span class="when" { (when(e.at)) }
+                        " " strong { (e.kind.as_str()) }
+                        @if let (Some(from), Some(to)) = (e.from, e.to) { " " span class="muted" { (from.as_str()) " → " (to.as_str()) } }
                         " · " (e.actor)
                         @if !e.detail.is_empty() { div class="detail" { (e.detail) } }
                     }
@@ -313,14 +301,14 @@ pub fn case(
     )
 }
 
-fn latency(l: &Latency) -> String {
+fn latency(l: &Durations) -> String {
     match l.median {
         Some(m) => format!("{} median", charts::duration(m)),
         None => "—".into(),
     }
 }
 
-fn kpi(id: &str, name: &str, value: String, count: Option<u64>, previous: String) -> Markup {
+fn kpi(id: &str, name: &str, value: String, count: Option<i64>, previous: String) -> Markup {
     html! {
         div class="kpi" id={"kpi-" (id)} {
             div class="kpi-name" { (name) }
@@ -363,7 +351,7 @@ fn kpis(t: &Summary, p: &Summary) -> Markup {
 /// that are rising. `metrics` is the API's answer, or the sentence saying why there is none.
 pub fn dashboard(
     query: &DashboardQuery,
-    metrics: Option<Result<&Metrics, &str>>,
+    metrics: Option<Result<&Report, &str>>,
     csrf: &str,
     input_error: Option<&str>,
 ) -> String {
@@ -394,17 +382,17 @@ pub fn dashboard(
                         (m.period.from) " to " (m.period.to)
                         @if let Some(t) = &query.team { " · team " strong { (t) } }
                         " · compared with " (m.previous_period.from) " to " (m.previous_period.to)
-                        @if let Some(a) = &m.as_of { " · as of " (when(Some(a))) }
+                        " · as of " (when(m.as_of))
                     }
                     (kpis(&m.totals, &m.previous))
                     div class="charts" {
                         figure {
                             figcaption { "Feedback per day" }
-                            (charts::bars("Feedback per day", &m.series.iter().map(|d| (d.date.clone(), d.volume as f64)).collect::<Vec<_>>()))
+                            (charts::bars("Feedback per day", &m.series.iter().map(|d| (d.date.to_string(), d.volume as f64)).collect::<Vec<_>>()))
                         }
                         figure {
                             figcaption { "NPS per day (−100 to 100)" }
-                            (charts::line("NPS per day", &m.series.iter().map(|d| (d.date.clone(), d.nps)).collect::<Vec<_>>(), -100.0, 100.0))
+                            (charts::line("NPS per day", &m.series.iter().map(|d| (d.date.to_string(), d.nps)).collect::<Vec<_>>(), -100.0, 100.0))
                         }
                         figure {
                             figcaption { "Response times: median and 90th percentile" }
@@ -450,11 +438,12 @@ pub fn dashboard(
                                         }
                                         td {
                                             ul class="examples" {
-                                                @for e in t.examples.iter().take(3) {
+                                                // An example without its comment (erased) has nothing to show.
+                                                @for (e, comment) in t.examples.iter().filter_map(|e| Some((e, e.comment.as_deref()?))).take(3) {
                                                     li {
                                                         @if let Some(case) = &e.case_id {
-                                                            a href={"/console/cases/" (case)} { "“" (e.comment) "”" }
-                                                        } @else { "“" (e.comment) "”" }
+                                                            a href={"/console/cases/" (case)} { "“" (comment) "”" }
+                                                        } @else { "“" (comment) "”" }
                                                     }
                                                 }
                                             }

@@ -2,7 +2,15 @@
 
 use std::cell::RefCell;
 
-use chrono::TimeZone;
+use chrono::{Duration, TimeZone, Utc};
+use closeloop_domain::Timestamp;
+use closeloop_domain::api::{CaseSummary, CaseView};
+use closeloop_domain::case::Case;
+use closeloop_domain::feedback::{Customer, Feedback};
+use closeloop_domain::metrics::cell::Example;
+use closeloop_domain::metrics::report::{self, Durations, MetricsQuery, TopicTrend};
+use closeloop_domain::score::{Score, ScoreKind};
+use closeloop_domain::triage::{TriagePolicy, triage};
 use serde_json::{Value, json};
 
 use super::*;
@@ -38,10 +46,108 @@ fn reply(status: u16, body: Value) -> Result<ApiReply, String> {
     })
 }
 
-fn summary(id: &str, overdue: bool, comment: &str) -> Value {
-    json!({"id": id, "state": "new", "priority": "P1", "team": "front-desk", "owner": null,
-           "next_due": "2026-11-23T10:00:00Z", "overdue": overdue, "score": "NPS 2/10",
-           "customer": "Alex Guest", "comment_excerpt": comment, "opened_at": "2026-11-23T09:00:00Z"})
+/// A guest's NPS 2 with `comment`, sent and received at `at`.
+fn feedback(external_id: &str, name: &str, comment: &str, at: Timestamp) -> Feedback {
+    Feedback {
+        id: format!("fb-{external_id}"),
+        source: "hotel-survey".into(),
+        external_id: external_id.into(),
+        submitted_at: at,
+        received_at: at,
+        customer: Customer {
+            id: Some("guest-7".into()),
+            email: Some("guest@example.com".into()),
+            name: Some(name.into()),
+            phone: None,
+            attributes: Default::default(),
+        },
+        score: Some(Score {
+            kind: ScoreKind::Nps,
+            value: 2,
+            scale: 10,
+        }),
+        comment: Some(comment.into()),
+        metadata: Default::default(),
+    }
+}
+
+/// The case `feedback` opens, triaged as it arrived, under the id `id` the tests address.
+fn case_of(id: &str, feedback: &Feedback) -> Case {
+    let policy = TriagePolicy {
+        default_team: "front-desk".into(),
+    };
+    let triaged = triage(feedback, &policy, feedback.received_at);
+    let mut case = Case::open(&feedback.id, feedback.received_at, triaged);
+    case.id = id.into();
+    case
+}
+
+/// The inbox's row for case `id`, opened at `at`, as the API lists it.
+fn summary(id: &str, at: Timestamp, comment: &str) -> Value {
+    let feedback = feedback(id, "Alex Guest", comment, at);
+    serde_json::to_value(CaseSummary::new(
+        &case_of(id, &feedback),
+        Some(&feedback),
+        now(),
+    ))
+    .unwrap()
+}
+
+/// `GET /v1/cases/c1`: hostile text wherever a customer or a rule can put some.
+fn case_view() -> Value {
+    let feedback = feedback("c1", HOSTILE, HOSTILE, now() - Duration::hours(3));
+    let mut case = case_of("c1", &feedback);
+    case.triage.reasons.push(format!("because {HOSTILE}"));
+    let mut opened = case.opened_event();
+    opened.detail = HOSTILE.into();
+    serde_json::to_value(CaseView {
+        case,
+        feedback: Some(feedback),
+        timeline: vec![opened],
+    })
+    .unwrap()
+}
+
+/// `GET /v1/metrics` for 2026-11-22..=23 and team front-desk: the domain's report, with the
+/// numbers the dashboard test looks for and a rising topic whose example is hostile.
+fn metrics() -> Value {
+    let query = MetricsQuery::parse(
+        "from=2026-11-22&to=2026-11-23&team=front-desk",
+        now().date_naive(),
+    )
+    .unwrap();
+    let mut r = report::report(&query, &[], &[], now());
+    r.totals.volume = 5;
+    r.totals.cases = 4;
+    r.totals.closed = 2;
+    r.totals.closure_rate = Some(0.5);
+    r.totals.time_to_resolve_seconds = Durations {
+        count: 3,
+        median: Some(3600.0),
+        p90: Some(7200.0),
+    };
+    r.totals.nps.score = Some(-20.0);
+    r.totals.nps.responses = 5;
+    r.previous.volume = 1;
+    r.series[0].volume = 2;
+    r.series[0].nps = Some(-50.0);
+    r.series[1].volume = 3;
+    r.topics.push(TopicTrend {
+        topic: "noise".into(),
+        count: 3,
+        previous: 1,
+        change: 2,
+        rising: true,
+        examples: vec![Example {
+            feedback_id: "f".into(),
+            case_id: Some("c1".into()),
+            sentiment: -0.9,
+            comment: Some(HOSTILE.into()),
+        }],
+    });
+    let mut body = serde_json::to_value(r).unwrap();
+    body["projection"] = json!({"behind": 0});
+    body
 }
 
 impl client::Backend for FakeApi {
@@ -65,16 +171,11 @@ impl client::Backend for FakeApi {
         match (method, path.split('?').next().unwrap()) {
             ("GET", "/v1/cases") => reply(
                 200,
-                json!({"cases": [summary("c1", true, HOSTILE), summary("c2", false, "fine")], "total": 2}),
+                // c1 is a day old and overdue; c2 has just arrived.
+                json!({"cases": [summary("c1", now() - Duration::days(1), HOSTILE), summary("c2", now(), "fine")],
+                       "total": 2, "recovered_detractors": 0, "projection": {"behind": 0}}),
             ),
-            ("GET", "/v1/cases/c1") => reply(
-                200,
-                json!({"case": {"id": "c1", "state": "new", "triage": {"priority": "P1", "team": "front-desk",
-                        "reasons": [format!("because {HOSTILE}")]}},
-                       "feedback": {"source": "hotel-survey", "customer": {"name": HOSTILE},
-                                    "score": {"kind": "nps", "value": 2, "scale": 10}, "comment": HOSTILE},
-                       "timeline": [{"at": "2026-11-23T09:00:00Z", "actor": "triage", "kind": "opened", "detail": HOSTILE}]}),
-            ),
+            ("GET", "/v1/cases/c1") => reply(200, case_view()),
             ("GET", p) if p.starts_with("/v1/cases/") => {
                 reply(404, json!({"detail": "no such case"}))
             }
@@ -103,7 +204,7 @@ fn config() -> Config {
     }
 }
 
-fn now() -> DateTime<Utc> {
+fn now() -> Timestamp {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
 }
 
@@ -516,17 +617,7 @@ fn the_dashboard_explains_a_missing_metrics_api_and_bad_dates() {
 #[test]
 fn the_dashboard_draws_the_metrics() {
     let mut api = FakeApi::new();
-    api.metrics = Some(json!({
-        "period": {"from": "2026-11-22", "to": "2026-11-23"},
-        "previous_period": {"from": "2026-11-20", "to": "2026-11-21"},
-        "totals": {"volume": 5, "cases": 4, "closed": 2, "closure_rate": 0.5,
-                   "time_to_resolve_seconds": {"count": 3, "median": 3600.0, "p90": 7200.0},
-                   "nps": {"score": -20.0, "responses": 5}},
-        "previous": {"volume": 1},
-        "series": [{"date": "2026-11-22", "volume": 2, "nps": -50.0}, {"date": "2026-11-23", "volume": 3, "nps": null}],
-        "topics": [{"topic": "noise", "count": 3, "previous": 1, "change": 2, "rising": true,
-                    "examples": [{"feedback_id": "f", "case_id": "c1", "comment": HOSTILE}]}]
-    }));
+    api.metrics = Some(metrics());
     let r = run(
         &api,
         &get(

@@ -250,6 +250,16 @@ macro_rules! kebab_names {
 }
 kebab_names!(OutreachChannel { Phone => "phone", Email => "email", Sms => "sms", Chat => "chat", InPerson => "in-person", Other => "other" });
 kebab_names!(OutreachOutcome { Reached => "reached", LeftMessage => "left-message", NoAnswer => "no-answer", WrongContact => "wrong-contact", Declined => "declined" });
+kebab_names!(EventKind {
+    FeedbackReceived => "feedback-received", Opened => "opened", Acknowledged => "acknowledged",
+    Note => "note", Resolved => "resolved", CustomerConfirmed => "customer-confirmed",
+    Reopened => "reopened", AlertQueued => "alert-queued", Delivered => "delivered",
+    DeliveryFailed => "delivery-failed", DeadLettered => "dead-lettered", Retriaged => "retriaged",
+    Assigned => "assigned", Outreach => "outreach", CustomerFeedback => "customer-feedback",
+    ClosedWithoutContact => "closed-without-contact", ClosedUnconfirmed => "closed-unconfirmed",
+    WatcherAdded => "watcher-added", ReminderQueued => "reminder-queued",
+    ContactSuppressed => "contact-suppressed", CustomerErased => "customer-erased",
+});
 
 /// What an agent, the customer or the scheduler does to a case.
 #[derive(Debug, Clone, PartialEq)]
@@ -593,6 +603,21 @@ mod tests {
 
     fn t0() -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn kebab_names_are_the_wire_names() {
+        let wire = |v: serde_json::Value| v.as_str().unwrap().to_owned();
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str(), wire(serde_json::to_value(kind).unwrap()));
+            assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
+        }
+        for c in OutreachChannel::ALL {
+            assert_eq!(c.as_str(), wire(serde_json::to_value(c).unwrap()));
+        }
+        for o in OutreachOutcome::ALL {
+            assert_eq!(o.as_str(), wire(serde_json::to_value(o).unwrap()));
+        }
     }
 
     fn case() -> Case {
