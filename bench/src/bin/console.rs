@@ -382,40 +382,12 @@ impl Checks {
     }
 }
 
-/// `name=value` of the cookie `name` a response sets.
-fn set_cookie(r: &Response, name: &str) -> Option<String> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
-        .find(|c| c.starts_with(&format!("{name}=")))
-}
-
-/// Signs in to the console through its form, as a browser does: the sign-in page sets the
-/// double-submit login cookie and carries the same token in a hidden field; posting both with
-/// the key sets the session cookie.
+/// Signs in to the console through its form, as a browser does; the session cookie.
 async fn sign_in(cl: &Closeloop, key: &str) -> Option<String> {
-    let form = cl.get("/console/sign-in", &[]).await;
-    let login = set_cookie(&form, "closeloop_login")?;
-    let token = login.split_once('=')?.1.to_owned();
-    let body = format!(
-        "login={token}&key={}",
-        form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
-    );
-    let r = request(
-        "POST",
-        &cl.url("/console/sign-in"),
-        &[
-            ("cookie", &login),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        body.into_bytes(),
-    )
-    .await;
-    if r.status != 303 {
-        return None;
-    }
-    set_cookie(&r, "closeloop_session")
+    let r = cl.console_sign_in(key).await;
+    (r.status == 303)
+        .then(|| r.cookie("closeloop_session"))
+        .flatten()
 }
 
 /// Times `reps` GETs of `path` after `warmup` untimed ones; every answer must be a 200.

@@ -31,6 +31,23 @@ impl Response {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
+    /// `name=value` of the cookie `name` the response sets.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap_or("").to_owned())
+            .find(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    /// The value of the hidden form field `name` in an HTML page.
+    pub fn hidden_field(&self, name: &str) -> Option<String> {
+        let html = self.text();
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = html.find(&marker)? + marker.len();
+        html[at..].split('"').next().map(str::to_owned)
+    }
+
     /// Asserts an RFC 9457 problem with `status`, and returns it.
     pub fn problem(&self, status: u16) -> Value {
         assert_eq!(self.status, status, "{}", self.text());

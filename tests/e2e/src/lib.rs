@@ -179,6 +179,30 @@ impl Closeloop {
         self.call_as(ADMIN_TOKEN, method, path, body).await
     }
 
+    /// Signs in to the console with `key` through its form, as a browser does: the sign-in
+    /// page sets the double-submit login cookie and carries its token in a hidden field; both
+    /// go back with the key. A 303 to `/console` with a `closeloop_session` cookie is success.
+    pub async fn console_sign_in(&self, key: &str) -> Response {
+        let form = self.get("/console/sign-in", &[]).await;
+        let login = form.cookie("closeloop_login").unwrap_or_default();
+        let token = form.hidden_field("login").unwrap_or_default();
+        let body = format!(
+            "login={}&key={}",
+            form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
+        );
+        request(
+            "POST",
+            &self.url("/console/sign-in"),
+            &[
+                ("cookie", &login),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            body.into_bytes(),
+        )
+        .await
+    }
+
     /// Creates a personal API key through the admin API and returns it.
     pub async fn new_key(&self, name: &str, role: &str) -> String {
         let r = self

@@ -8,22 +8,14 @@ use crate::open_case;
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The value of the hidden input `name` in a page.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field: {html}"))
-        + marker.len();
-    html[at..].split('"').next().unwrap().to_owned()
+fn hidden(page: &Response, name: &str) -> String {
+    page.hidden_field(name)
+        .unwrap_or_else(|| panic!("no {name} field: {}", page.text()))
 }
 
 /// `name=value` of a cookie the response sets.
 fn set_cookie(r: &Response, name: &str) -> Option<String> {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with(&format!("{name}=")))
+    r.cookie(name)
 }
 
 async fn get(cl: &Closeloop, path: &str, cookie: &str) -> Response {
@@ -45,25 +37,13 @@ async fn post_form(
     request("POST", &cl.url(path), &headers, body.as_bytes().to_vec()).await
 }
 
-fn encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Signs in with `key` through the form; the response and the login cookie used.
+/// Signs in with `key` through the form, checking the double-submit pair it uses.
 async fn try_sign_in(cl: &Closeloop, key: &str) -> Response {
     let form = cl.get("/console/sign-in", &[]).await;
     assert_eq!(form.status, 200, "{}", form.text());
     let login = set_cookie(&form, "closeloop_login").expect("a login cookie");
-    let token = hidden(&form.text(), "login");
-    assert_eq!(login, format!("closeloop_login={token}"));
-    post_form(
-        cl,
-        "/console/sign-in",
-        &login,
-        &format!("login={token}&key={}", encode(key)),
-        &[],
-    )
-    .await
+    assert_eq!(login, format!("closeloop_login={}", hidden(&form, "login")));
+    cl.console_sign_in(key).await
 }
 
 /// Signs in and returns the session cookie.
@@ -130,7 +110,7 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
 
     // Signing out needs the token, then ends the session.
     let cookie = sign_in(&cl, AGENT_TOKEN).await;
-    let csrf = hidden(&get(&cl, "/console", &cookie).await.text(), "csrf");
+    let csrf = hidden(&get(&cl, "/console", &cookie).await, "csrf");
     assert_eq!(
         post_form(&cl, "/console/sign-out", &cookie, "", &[])
             .await
@@ -159,7 +139,7 @@ async fn console_forms_refuse_missing_wrong_and_cross_site_tokens() {
     let cookie = sign_in(&cl, AGENT_TOKEN).await;
     let page = get(&cl, &format!("/console/cases/{case_id}"), &cookie).await;
     assert_eq!(page.status, 200, "{}", page.text());
-    let csrf = hidden(&page.text(), "csrf");
+    let csrf = hidden(&page, "csrf");
     let path = format!("/console/cases/{case_id}/acknowledge");
 
     // The sign-in form needs its double-submit token too.
@@ -192,7 +172,7 @@ async fn console_forms_refuse_missing_wrong_and_cross_site_tokens() {
     }
     // Another session's token is refused too.
     let other = sign_in(&cl, &cl.new_key("Lee", "agent").await).await;
-    let other_csrf = hidden(&get(&cl, "/console", &other).await.text(), "csrf");
+    let other_csrf = hidden(&get(&cl, "/console", &other).await, "csrf");
     assert_ne!(other_csrf, csrf);
     assert_eq!(
         post_form(&cl, &path, &cookie, &format!("csrf={other_csrf}"), &[])
