@@ -98,6 +98,8 @@ struct Seeded {
     open: usize,
     /// Timeline length per case id, for the case pages checked.
     events: BTreeMap<String, usize>,
+    /// The largest day aggregate written, in bytes (Spin hosts take values below 400 KB).
+    largest_day: usize,
 }
 
 impl Seeded {
@@ -264,6 +266,7 @@ fn seed(kv: &KvHandle, path: &Path, n: usize, now: Timestamp) -> Seeded {
         per_day: BTreeMap::new(),
         open: 0,
         events: BTreeMap::new(),
+        largest_day: 0,
     };
     let mut writes: Vec<(String, Vec<u8>)> = Vec::new();
     for start in (0..n).step_by(BATCH) {
@@ -323,7 +326,9 @@ fn seed(kv: &KvHandle, path: &Path, n: usize, now: Timestamp) -> Seeded {
         writes.clear();
     }
     for day in mem.days.values() {
-        writes.push((projection_keys::day(day.date), envelope::encode(day)));
+        let value = envelope::encode(day);
+        seeded.largest_day = seeded.largest_day.max(value.len());
+        writes.push((projection_keys::day(day.date), value));
     }
     for ((date, chunk), ids) in &mem.day_ids {
         writes.push((
@@ -460,11 +465,12 @@ async fn run(n: usize, plan: (usize, usize), checks: &mut Checks) -> (Seeded, Ve
     };
     let store = format!("{n} cases");
     println!(
-        "seeded {n} cases in {:.1} s: {} keys, {:.0} MB ({} open)",
+        "seeded {n} cases in {:.1} s: {} keys, {:.0} MB ({} open); largest day aggregate {:.0} KB",
         seeded.took.as_secs_f64(),
         seeded.keys,
         seeded.bytes as f64 / 1e6,
-        seeded.open
+        seeded.open,
+        seeded.largest_day as f64 / 1e3
     );
     let today = now.date_naive();
     let last30 = seeded.volume_since(today - chrono::Duration::days(29));
@@ -488,6 +494,12 @@ async fn run(n: usize, plan: (usize, usize), checks: &mut Checks) -> (Seeded, Ve
     timings.push(t);
     let inbox = r.json();
     let listed = inbox["cases"].as_array().map_or(0, Vec::len);
+    checks.check(
+        &store,
+        "every day aggregate fits a Spin value (400 KB)",
+        seeded.largest_day < 400_000,
+        seeded.largest_day,
+    );
     checks.check(
         &store,
         "the inbox lists 50 cases",

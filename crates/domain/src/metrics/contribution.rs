@@ -29,7 +29,8 @@ pub mod dim {
     pub fn topic(topic: &str) -> String {
         format!("topic:{topic}")
     }
-    /// Topics are also kept per team, so a team's dashboard shows its own trends.
+    /// Topics are also kept per team (volume and examples only), so a team's dashboard shows
+    /// its own trends.
     pub fn team_topic(team: &str, topic: &str) -> String {
         format!("team:{team}|topic:{topic}")
     }
@@ -126,9 +127,17 @@ impl Contribution {
         }
     }
 
-    /// The cell this contribution adds under dimension `dim`.
+    /// The cell this contribution adds under dimension `dim`. A team's topics keep only what
+    /// topic trends read (volume and examples), which keeps a day's record small however many
+    /// teams and topics there are.
     pub fn cell_for(&self, dim: &str) -> Cell {
-        let mut cell = self.cell.clone();
+        let mut cell = if dim.contains('|') {
+            let mut trend = Cell::default();
+            trend.bump(count::VOLUME, self.cell.count(count::VOLUME));
+            trend
+        } else {
+            self.cell.clone()
+        };
         if dim.contains("topic:") {
             cell.examples.extend(self.example.clone());
         }

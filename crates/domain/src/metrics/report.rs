@@ -124,17 +124,15 @@ impl MetricsQuery {
                 format!("a period is at most {MAX_PERIOD_DAYS} days"),
             ));
         }
-        match (&filter, group_by) {
-            (None, _) | (_, None) | (Some((Kind::Team, _)), Some(Kind::Topic)) => {}
-            (Some((kind, _)), Some(group)) => errors.push(FieldError::new(
+        if let (Some((kind, _)), Some(group)) = (&filter, group_by) {
+            errors.push(FieldError::new(
                 "/query/group_by",
                 format!(
-                    "grouping by {} within a {} is not kept; group the whole period, or a \
-                     team by topic",
+                    "grouping by {} within one {} is not kept; group without a filter",
                     group.as_str(),
                     kind.as_str()
                 ),
-            )),
+            ));
         }
         if errors.is_empty() {
             Ok(MetricsQuery {
@@ -425,13 +423,9 @@ pub fn report(
         .collect();
     let mut groups = BTreeMap::new();
     if let Some(kind) = query.group_by {
-        let prefix = match (&query.filter, kind) {
-            (Some(_), Kind::Topic) => query.topic_prefix(),
-            _ => format!("{}:", kind.as_str()),
-        };
         groups.insert(
             kind.as_str().to_owned(),
-            totals_under(current, &prefix)
+            totals_under(current, &format!("{}:", kind.as_str()))
                 .iter()
                 .map(|(name, cell)| (name.clone(), Summary::of(cell)))
                 .collect(),

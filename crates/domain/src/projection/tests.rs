@@ -330,6 +330,30 @@ fn incremental_metrics_equal_the_records_through_reopen_and_retriage() {
         assert!(!trend.examples.is_empty());
     }
     assert!(!r.topics.is_empty(), "the comments name topics");
+    // A team's topic trends count only its cases.
+    let q = MetricsQuery::parse(
+        "from=2026-11-02&to=2026-11-04&team=billing",
+        t0().date_naive(),
+    )
+    .unwrap();
+    let billing = report(&q, &days, &[], t0());
+    assert_eq!(billing.totals.volume, 6);
+    for trend in &billing.topics {
+        let carrying = mem
+            .cases
+            .values()
+            .filter(|c| c.triage.team == "billing")
+            .filter(|c| {
+                c.triage
+                    .analysis
+                    .topics
+                    .iter()
+                    .any(|t| t.topic == trend.topic)
+            })
+            .count() as i64;
+        assert_eq!(trend.count, carrying, "billing: {}", trend.topic);
+    }
+    assert!(!billing.topics.is_empty());
 
     // The inbox: the open cases, most urgent first, as the index lists them.
     let listed: Vec<String> = mem
@@ -439,7 +463,7 @@ fn the_query_is_checked() {
         ["/query/group_by", "/query/x"]
     );
     assert_eq!(pointers("source=a&group_by=team"), ["/query/group_by"]);
-    assert!(MetricsQuery::parse("team=a&group_by=topic", today).is_ok());
+    assert_eq!(pointers("team=a&group_by=topic"), ["/query/group_by"]);
     // The longest period, and one day more.
     assert!(MetricsQuery::parse("from=2025-11-23&to=2026-11-23", today).is_ok());
     assert_eq!(pointers("from=2025-11-22&to=2026-11-23"), ["/query/from"]);
