@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
@@ -244,6 +245,9 @@ impl Backend for MemoryBackend {
 pub(crate) struct Store {
     label: String,
     backend: Arc<dyn Backend>,
+    /// How often components listed every key (the only listing Spin offers): tests count the
+    /// full scans a request makes.
+    listings: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -251,7 +255,14 @@ impl Store {
         Self {
             label: label.to_owned(),
             backend,
+            listings: Arc::default(),
         }
+    }
+
+    /// Every key, for a component (`get-keys`, `list-keys`), counted.
+    fn list(&self) -> BackendResult<Vec<String>> {
+        self.listings.fetch_add(1, Ordering::Relaxed);
+        self.backend.keys(&self.label)
     }
 }
 
@@ -297,6 +308,12 @@ impl KvHandle {
             .backend
             .delete_many(&self.store.label, &[key.to_owned()])
             .expect("key-value delete")
+    }
+
+    /// How many times components have listed every key of this store (`get-keys` or
+    /// `list-keys`): what a test reads to show a request scanned nothing.
+    pub fn listings(&self) -> u64 {
+        self.store.listings.load(Ordering::Relaxed)
     }
 
     /// Every key in the store, sorted.
@@ -434,7 +451,7 @@ impl spin_kv::HostStore for KvCtx {
         store: Resource<spin_kv::Store>,
     ) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
         let s = self.store(store.rep())?;
-        Ok(s.backend.keys(&s.label).map_err(spin_kv::Error::Other))
+        Ok(s.list().map_err(spin_kv::Error::Other))
     }
 
     async fn drop(&mut self, store: Resource<spin_kv::Store>) -> wasmtime::Result<()> {
@@ -529,8 +546,7 @@ impl wasi_kv::HostBucket for KvCtx {
             )));
         }
         Ok(self.bucket(bucket.rep()).and_then(|s| {
-            s.backend
-                .keys(&s.label)
+            s.list()
                 .map(|keys| wasi_kv::KeyResponse { keys, cursor: None })
                 .map_err(wasi_kv::Error::Other)
         }))

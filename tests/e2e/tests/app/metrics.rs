@@ -239,3 +239,59 @@ async fn bad_metrics_and_export_requests_are_refused_clearly() {
         .await
         .problem(405);
 }
+
+/// The acceptance's "no full scan of the store per request": the metrics, the exports, the
+/// inbox, a case page, the console's pages and an agent's actions never list the store's keys
+/// (Spin's only listing is all keys at once). Tick's sweeps of pending marks still do, which
+/// shows the count works.
+#[tokio::test]
+async fn reads_and_agent_actions_never_list_the_store() {
+    let cl = Closeloop::start().await;
+    let (_, case_id) = open_case(&cl, "scan-1", 2, "The delivery was late").await;
+    open_case(&cl, "scan-2", 9, "Lovely stay").await;
+    cl.slack.wait_for_delivered(1).await;
+    cl.settle().await;
+    let kv = cl.app.kv("default");
+    let before = kv.listings();
+
+    for path in [
+        "/v1/metrics".to_owned(),
+        "/v1/metrics?group_by=team".to_owned(),
+        "/v1/cases".to_owned(),
+        "/v1/cases?state=all".to_owned(),
+        format!("/v1/cases/{case_id}"),
+    ] {
+        let r = cl.agent("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let r = cl.admin("GET", "/v1/exports/cases.csv", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let signed_in = cl.console_sign_in(AGENT_TOKEN).await;
+    let cookie = signed_in.cookie("closeloop_session").expect("a session");
+    for path in [
+        "/console".to_owned(),
+        format!("/console/cases/{case_id}"),
+        "/console/dashboard".to_owned(),
+    ] {
+        let r = cl.get(&path, &[("cookie", &cookie)]).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    for (action, body) in [
+        ("acknowledge", json!({"by": "Dana"})),
+        ("notes", json!({"text": "called the customer"})),
+    ] {
+        let r = cl
+            .agent("POST", &format!("/v1/cases/{case_id}/{action}"), Some(body))
+            .await;
+        assert!(r.status < 300, "{action}: {}", r.text());
+    }
+    cl.settle().await;
+    assert_eq!(
+        kv.listings(),
+        before,
+        "a read or an agent action listed the store"
+    );
+
+    cl.tick().await;
+    assert!(kv.listings() > before, "tick's pending sweeps are counted");
+}
