@@ -38,7 +38,6 @@ use closeloop_edge::{clock, config, projection, stage, timeline};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
-use std::time::Duration;
 
 const COMPONENT: &str = "followup";
 
@@ -174,14 +173,10 @@ fn agent(
     }
 }
 
-/// How long a read waits for another projector to finish before answering from what is
-/// folded (the answer says how far behind it is).
-const READ_WAIT: Duration = Duration::from_secs(3);
-
 /// Lists cases from the case index (most urgent first), reading only the cases shown.
 fn list_cases(kv: &Kv, req: &Incoming, now: Timestamp) -> Result<Reply, Problem> {
     let filter = CaseFilter::from_query(&req.query).map_err(Problem::invalid)?;
-    let progress = projection::catch_up(kv, READ_WAIT)?;
+    let progress = projection::catch_up(kv, projection::READ_WAIT)?;
     let root = projection::index_root(kv)?;
     let chunks: Vec<u64> = if filter.open_only() {
         root.open_chunks().collect()
@@ -407,7 +402,7 @@ fn tick() -> Reply {
         report.insert(name.to_owned(), result);
     }
     // Last, the metrics and the case index take in everything the stages above changed.
-    match Kv::open().and_then(|kv| projection::catch_up(&kv, READ_WAIT)) {
+    match Kv::open().and_then(|kv| projection::catch_up(&kv, projection::READ_WAIT)) {
         Ok(progress) => {
             report.insert("projection".into(), progress.to_json());
         }
@@ -427,18 +422,13 @@ fn tick() -> Reply {
     Reply::json(status, &report)
 }
 
-/// The cases waiting for their customer's answer, found through the case index (brought up
-/// to date first) rather than by reading every case.
+/// The cases waiting for their customer's answer, found through the case index rather than
+/// by reading every case.
 fn awaiting_customer(kv: &Kv) -> Result<Vec<Case>, Problem> {
-    projection::catch_up(kv, READ_WAIT)?;
     let mut cases = Vec::new();
-    for chunk in projection::index_root(kv)?.chunks {
-        for entry in projection::index_chunk(kv, chunk.id)?.entries {
-            if entry.state == CaseState::ResolvedAwaitingCustomer
-                && let Some(case) = kv.get::<Case>(&keys::case(entry.case_id()))?
-            {
-                cases.push(case);
-            }
+    for id in projection::cases_in_state(kv, CaseState::ResolvedAwaitingCustomer)? {
+        if let Some(case) = kv.get::<Case>(&keys::case(&id))? {
+            cases.push(case);
         }
     }
     Ok(cases)

@@ -12,8 +12,6 @@
 //! Both read only the projections (`closeloop_edge::projection`), which they first bring up to
 //! date: a request reads one record per day of its period, whatever the store holds.
 
-use std::time::Duration;
-
 use closeloop_edge::access::authenticate;
 use closeloop_edge::domain::access::Role;
 use closeloop_edge::domain::case::Case;
@@ -36,8 +34,6 @@ use spin_sdk::http_component;
 const COMPONENT: &str = "metrics";
 /// Requests carry no body; anything larger than this is refused.
 const MAX_BODY_BYTES: usize = 1024;
-/// How long a read waits for another projector before answering from what is folded.
-const READ_WAIT: Duration = Duration::from_secs(3);
 /// How much of a comment a topic example shows.
 const EXAMPLE_CHARS: usize = 240;
 
@@ -61,7 +57,7 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     let principal = authenticate(req, &kv)?;
     log.field("role", principal.role.as_str());
     principal.require(needed, what)?;
-    let progress = projection::catch_up(&kv, READ_WAIT)?;
+    let progress = projection::catch_up(&kv, projection::READ_WAIT)?;
     log.field("projection_behind", progress.behind());
     match segments.as_slice() {
         ["v1", "exports", name] => export(&kv, req, name),

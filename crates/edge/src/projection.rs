@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use closeloop_domain::case::Case;
+use closeloop_domain::case::{Case, CaseState};
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::metrics::DayAggregate;
 use closeloop_domain::projection::index::{IndexChunk, IndexRoot};
@@ -59,6 +59,10 @@ impl Progress {
     }
 }
 
+/// How long a read waits for another projector to finish before answering from what is
+/// folded (its answer can say how far behind that is).
+pub const READ_WAIT: Duration = Duration::from_secs(3);
+
 /// How long a pause between looks at another projector's progress.
 const POLL: Duration = Duration::from_millis(15);
 
@@ -69,11 +73,12 @@ pub fn catch_up(kv: &Kv, wait: Duration) -> Result<Progress, KvError> {
     loop {
         let state = kv.get::<ProjectorState>(keys::STATE)?.unwrap_or_default();
         let head = kv.add(keys::SEQUENCE, 0)?;
+        let progress = Progress {
+            folded: state.folded,
+            head,
+        };
         let Next::Fold { from, to } = projection::next_range(&state, head) else {
-            return Ok(Progress {
-                folded: state.folded,
-                head,
-            });
+            return Ok(progress);
         };
         let now = clock::now();
         let window = now.timestamp().div_euclid(CLAIM_WINDOW_SECS);
@@ -85,20 +90,10 @@ pub fn catch_up(kv: &Kv, wait: Duration) -> Result<Progress, KvError> {
             // Nothing could be folded yet (a change being written): released, so the next
             // look may claim the same position.
             kv.delete(&claim)?;
-            if started.elapsed() >= wait {
-                return Ok(Progress {
-                    folded: state.folded,
-                    head,
-                });
-            }
-            std::thread::sleep(POLL);
-            continue;
         }
+        // Another projector is folding, or a change is still being written: wait a little.
         if started.elapsed() >= wait {
-            return Ok(Progress {
-                folded: state.folded,
-                head,
-            });
+            return Ok(progress);
         }
         std::thread::sleep(POLL);
     }
@@ -242,10 +237,24 @@ pub fn index_chunk(kv: &Kv, id: u64) -> Result<IndexChunk, KvError> {
         .unwrap_or_default())
 }
 
+/// The ids of the cases in `state`, from every chunk of the case index (after catching up).
+pub fn cases_in_state(kv: &Kv, state: CaseState) -> Result<Vec<String>, KvError> {
+    catch_up(kv, READ_WAIT)?;
+    let mut ids = Vec::new();
+    for chunk in index_root(kv)?.chunks {
+        for entry in index_chunk(kv, chunk.id)?.entries {
+            if entry.state == state {
+                ids.push(entry.key.id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// The open cases whose next due time is `now` or earlier, most overdue first: the front of
 /// the case index, read after catching up.
 pub fn open_cases_due(kv: &Kv, now: Timestamp) -> Result<Vec<String>, KvError> {
-    catch_up(kv, Duration::from_secs(3))?;
+    catch_up(kv, READ_WAIT)?;
     let mut ids = Vec::new();
     for chunk in index_root(kv)?.open_chunks() {
         for entry in index_chunk(kv, chunk)?.entries {

@@ -13,11 +13,6 @@ fn hidden(page: &Response, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} field: {}", page.text()))
 }
 
-/// `name=value` of a cookie the response sets.
-fn set_cookie(r: &Response, name: &str) -> Option<String> {
-    r.cookie(name)
-}
-
 async fn get(cl: &Closeloop, path: &str, cookie: &str) -> Response {
     cl.get(path, &[("cookie", cookie)]).await
 }
@@ -41,7 +36,7 @@ async fn post_form(
 async fn try_sign_in(cl: &Closeloop, key: &str) -> Response {
     let form = cl.get("/console/sign-in", &[]).await;
     assert_eq!(form.status, 200, "{}", form.text());
-    let login = set_cookie(&form, "closeloop_login").expect("a login cookie");
+    let login = form.cookie("closeloop_login").expect("a login cookie");
     assert_eq!(login, format!("closeloop_login={}", hidden(&form, "login")));
     cl.console_sign_in(key).await
 }
@@ -55,7 +50,7 @@ async fn sign_in(cl: &Closeloop, key: &str) -> String {
         "{}",
         r.text()
     );
-    set_cookie(&r, "closeloop_session").expect("a session cookie")
+    r.cookie("closeloop_session").expect("a session cookie")
 }
 
 #[tokio::test]
@@ -97,7 +92,7 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
         "{}",
         r.text()
     );
-    assert!(set_cookie(&r, "closeloop_session").is_none());
+    assert!(r.cookie("closeloop_session").is_none());
     let r = try_sign_in(&cl, "wrong-token").await;
     assert_eq!(r.status, 401);
 
@@ -127,7 +122,7 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
     .await;
     assert_eq!(r.status, 303);
     assert_eq!(
-        set_cookie(&r, "closeloop_session").as_deref(),
+        r.cookie("closeloop_session").as_deref(),
         Some("closeloop_session=")
     );
 }
