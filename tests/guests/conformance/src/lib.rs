@@ -69,6 +69,11 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         "kv-set" => kv_set(param(&q, "label"), param(&q, "key"), param(&q, "value")),
         "kv-get" => kv_get(param(&q, "label"), param(&q, "key")),
         "incr" => incr(param(&q, "key")),
+        "rmw" => read_modify_write(param(&q, "key")),
+        "cas-incr" => cas_increment(param(&q, "key")),
+        "cas-create" => cas_create(param(&q, "key"), param(&q, "value")),
+        "set-many" => set_many(param(&q, "keys"), param(&q, "value")),
+        "get-many" => get_many(param(&q, "keys")),
         "var" => match spin_sdk::variables::get(param(&q, "name")) {
             Ok(v) => (200, v),
             Err(e) => (500, format!("{e:?}")),
@@ -175,5 +180,112 @@ fn fetch_with_timeout(url: &str, first_byte_ms: &str) -> (u16, String) {
         Some(Ok(Ok(resp))) => (200, resp.status().to_string()),
         Some(Ok(Err(code))) => (502, format!("{code:?}")),
         other => (500, format!("no response: {other:?}")),
+    }
+}
+
+/// A naive read-modify-write of a decimal counter: get, add one, set. Racing clients lose
+/// updates on every runtime that interleaves instances, which is what the test shows.
+fn read_modify_write(key: &str) -> (u16, String) {
+    let Ok(store) = spin_sdk::key_value::Store::open_default() else {
+        return (500, "open".into());
+    };
+    let n: u64 = match store.get(key) {
+        Ok(v) => v
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        Err(e) => return (500, format!("{e:?}")),
+    };
+    match store.set(key, (n + 1).to_string().as_bytes()) {
+        Ok(()) => (200, (n + 1).to_string()),
+        Err(e) => (500, format!("{e:?}")),
+    }
+}
+
+/// Adds one to a decimal counter by compare-and-swap, retrying on conflict: answers the
+/// value written and how many conflicts it took.
+fn cas_increment(key: &str) -> (u16, String) {
+    use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+    let Ok(bucket) = store::open("default") else {
+        return (500, "open".into());
+    };
+    let mut conflicts = 0;
+    let Ok(mut cas) = atomics::Cas::new(&bucket, key) else {
+        return (500, "cas".into());
+    };
+    loop {
+        let n: u64 = match cas.current() {
+            Ok(v) => v
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            Err(e) => return (500, format!("{e:?}")),
+        };
+        match atomics::swap(cas, (n + 1).to_string().as_bytes()) {
+            Ok(()) => return (200, format!("{} {conflicts}", n + 1)),
+            Err(atomics::CasError::CasFailed(fresh)) => {
+                conflicts += 1;
+                cas = fresh;
+            }
+            Err(atomics::CasError::StoreError(e)) => return (500, format!("{e:?}")),
+        }
+    }
+}
+
+/// Creates `key` by compare-and-swap from "absent": `created` or `exists`.
+fn cas_create(key: &str, value: &str) -> (u16, String) {
+    use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+    let Ok(bucket) = store::open("default") else {
+        return (500, "open".into());
+    };
+    let Ok(cas) = atomics::Cas::new(&bucket, key) else {
+        return (500, "cas".into());
+    };
+    match cas.current() {
+        Ok(Some(_)) => return (200, "exists".into()),
+        Ok(None) => {}
+        Err(e) => return (500, format!("{e:?}")),
+    }
+    match atomics::swap(cas, value.as_bytes()) {
+        Ok(()) => (200, "created".into()),
+        // Refused: did the value land anyway (read back through the fresh handle)?
+        Err(atomics::CasError::CasFailed(fresh)) => match fresh.current() {
+            Ok(Some(v)) if v == value.as_bytes() => (200, "refused-but-written".into()),
+            Ok(_) => (200, "refused".into()),
+            Err(e) => (500, format!("{e:?}")),
+        },
+        Err(atomics::CasError::StoreError(e)) => (500, format!("{e:?}")),
+    }
+}
+
+fn set_many(keys: &str, value: &str) -> (u16, String) {
+    use spin_sdk::wit::wasi::keyvalue::{batch, store};
+    let entries: Vec<(String, Vec<u8>)> = keys
+        .split(',')
+        .map(|k| (k.to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    match store::open("default").and_then(|b| batch::set_many(&b, &entries)) {
+        Ok(()) => (200, "ok".into()),
+        Err(e) => (500, format!("{e:?}")),
+    }
+}
+
+/// Answers `key=value` per key found, in the order the host returned them.
+fn get_many(keys: &str) -> (u16, String) {
+    use spin_sdk::wit::wasi::keyvalue::{batch, store};
+    let keys: Vec<String> = keys.split(',').map(str::to_owned).collect();
+    match store::open("default").and_then(|b| batch::get_many(&b, &keys)) {
+        Ok(found) => (
+            200,
+            found
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Some(v) => format!("{k}={}", String::from_utf8_lossy(&v)),
+                    None => format!("{k}=<none>"),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        Err(e) => (500, format!("{e:?}")),
     }
 }
