@@ -1,9 +1,11 @@
 //! The `spin-test-host` command line: `up`, `build` and `check`, shaped like the Spin CLI.
 //!
 //! `spin-test-host up [-f spin.toml] [--listen 127.0.0.1:3000] [--runtime-config-file FILE]
-//! [--build]` serves the app and prints its routes as `spin up` does; `--build` first runs every
-//! component's build command, like `spin build --up`. `build` only builds. `check` validates the
-//! manifest (and runtime config) without loading components.
+//! [--state-dir DIR] [-L|--log-dir DIR] [--build]` serves the app on a multi-threaded runtime
+//! and prints its routes as `spin up` does; the directories follow Spin's rules (see
+//! `state_dir`); `--build` first runs every component's build command, like `spin build --up`.
+//! `build` only builds. `check` validates the manifest (and runtime config) without loading
+//! components.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,11 +19,13 @@ const USAGE: &str = "\
 spin-test-host: run a Spin app (spin.toml v2, wasi-http 0.2 components) without the Spin CLI
 
 USAGE:
-    spin-test-host up [-f <spin.toml|dir>] [--listen <addr>] [--runtime-config-file <file>] [--build]
+    spin-test-host up [-f <spin.toml|dir>] [--listen <addr>] [--runtime-config-file <file>]
+                      [--state-dir <dir>] [-L|--log-dir <dir>] [--build]
     spin-test-host build [-f <spin.toml|dir>]
     spin-test-host check [-f <spin.toml|dir>] [--runtime-config-file <file>]
 
-Defaults: -f ./spin.toml, --listen 127.0.0.1:3000.
+Defaults: -f ./spin.toml, --listen 127.0.0.1:3000, --state-dir <manifest dir>/.spin
+(\"\" for none), --log-dir <state dir>/logs.
 ";
 
 struct Args {
@@ -29,6 +33,8 @@ struct Args {
     manifest: PathBuf,
     listen: SocketAddr,
     runtime_config: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    log_dir: Option<PathBuf>,
     build: bool,
 }
 
@@ -39,6 +45,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         manifest: PathBuf::from("spin.toml"),
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         runtime_config: None,
+        state_dir: None,
+        log_dir: None,
         build: false,
     };
     while let Some(arg) = args.next() {
@@ -51,6 +59,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
                     .context("--listen needs an address such as 127.0.0.1:3000")?
             }
             "--runtime-config-file" => parsed.runtime_config = Some(value(&arg)?.into()),
+            "--state-dir" => parsed.state_dir = Some(value(&arg)?.into()),
+            "-L" | "--log-dir" => parsed.log_dir = Some(value(&arg)?.into()),
             "--build" => parsed.build = true,
             other => bail!("unexpected argument {other:?}"),
         }
@@ -97,8 +107,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             if args.build {
                 crate::build_commands::run_all(&Manifest::load(&args.manifest)?)?;
             }
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(up(args))
+            crate::executor::runtime().block_on(up(args))
         }
         other => bail!("unknown command {other:?}\n\n{USAGE}"),
     }
@@ -110,6 +119,12 @@ async fn up(args: Args) -> anyhow::Result<()> {
         .echo_logs(true);
     if let Some(rc) = &args.runtime_config {
         opts = opts.runtime_config_file(rc);
+    }
+    if let Some(dir) = &args.state_dir {
+        opts = opts.state_dir(dir);
+    }
+    if let Some(dir) = &args.log_dir {
+        opts = opts.log_dir(dir);
     }
     let app = crate::start(opts).await?;
     let base = app.base_url();

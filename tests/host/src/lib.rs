@@ -1,19 +1,23 @@
 //! A Spin-faithful host for closeloop's tests, benchmarks and local runs.
 //!
-//! The Spin CLI cannot be installed on the machines that build closeloop, so this crate runs the
-//! real `spin.toml` and `.wasm` components on wasmtime 44 (the version Spin 4.0.2 embeds),
-//! matching Spin in everything the app relies on. Each module mirrors one Spin concern and names
-//! the Spin source it follows:
+//! This crate runs the real `spin.toml` and `.wasm` components in process on wasmtime 44 (the
+//! version Spin 4.0.2 embeds), matching Spin in everything the app relies on, with hooks Spin
+//! has not (a movable clock, store inspection); tests also run the same app on the real Spin
+//! CLI ([`spin_cli`]), the reference. Each module mirrors one Spin concern and names the Spin
+//! source it follows:
 //!
 //! - [`manifest`]: `spin.toml` v2 parsing; `runtime_config`: `--runtime-config-file`;
-//! - `routes` and `server`: routing, `spin-*` headers, one instance per request;
-//! - `kv`: `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2` on SQLite or memory,
-//!   `kv_redis` on Redis;
+//! - `routes` and `server`: routing, `spin-*` headers, one instance per request; `executor`:
+//!   the multi-threaded runtime instances run on, so that concurrent requests race as on Spin;
+//! - `kv`: `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2` on SQLite (a file or
+//!   memory) or Redis, with their faults, and counters of the calls components make;
+//! - `state_dir`: where state and logs go (`.spin`, `--state-dir`, `--log-dir`);
 //! - `variables`: `fermyon:spin/variables@2.0.0`, templates and providers;
 //! - `allowed_hosts` and `outbound`: outbound HTTP permissions, chaining, real sends;
 //! - `logs`: per-component stdout/stderr; [`TestClock`]: a controllable wall clock (a test hook);
 //! - `engine`: compilation cache; `build_commands`: `[component.x.build]`; [`cli`]: the binary;
-//! - [`RedisServer`]: a throwaway `redis-server` for tests of the Redis store (a test hook).
+//! - [`RedisServer`]: a throwaway `redis-server` for tests of the Redis store (a test hook);
+//! - [`spin_cli`]: the real `spin up` as a child process, the reference tests compare with.
 //!
 //! Tests use [`start`] with [`AppOptions`] and talk HTTP to [`RunningApp::base_url`].
 
@@ -22,8 +26,8 @@ mod build_commands;
 pub mod cli;
 mod clock;
 mod engine;
+mod executor;
 mod kv;
-mod kv_redis;
 mod logs;
 pub mod manifest;
 mod outbound;
@@ -31,6 +35,8 @@ mod redis_server;
 mod routes;
 mod runtime_config;
 mod server;
+pub mod spin_cli;
+mod state_dir;
 mod variables;
 
 /// Host bindings for the Spin interfaces in `wit/`.
@@ -58,11 +64,13 @@ pub use kv::KvHandle;
 pub use manifest::Manifest;
 pub use redis_server::RedisServer;
 pub use runtime_config::RuntimeConfig;
+pub use spin_cli::{SpinApp, SpinCli, SpinError, SpinOptions};
 
-use kv::{Backend, MemoryBackend, SqliteBackend, Store};
+use kv::{Backend, RedisBackend, SqliteBackend, Store};
 use logs::{Echo, LogSink};
 use runtime_config::KvStoreConfig;
 use server::{App, ComponentRuntime};
+use state_dir::{Given, StateDirs};
 
 /// Runs every component's `[component.x.build]` command of the manifest once per process.
 ///
@@ -83,7 +91,8 @@ pub struct AppOptions {
     sqlite_path: Option<PathBuf>,
     runtime_config_file: Option<PathBuf>,
     clock: TestClock,
-    log_dir: Option<PathBuf>,
+    state_dir: Given,
+    log_dir: Given,
     echo_logs: bool,
 }
 
@@ -99,7 +108,8 @@ impl AppOptions {
             sqlite_path: None,
             runtime_config_file: None,
             clock: TestClock::new_real(),
-            log_dir: None,
+            state_dir: Given::Default,
+            log_dir: Given::Default,
             echo_logs: false,
         }
     }
@@ -124,13 +134,13 @@ impl AppOptions {
         self
     }
 
-    /// Keeps every key-value store in memory (nothing touches `.spin/`).
+    /// Keeps every key-value store in memory (no database file is opened).
     pub fn key_value_in_memory(mut self) -> Self {
         self.kv_in_memory = true;
         self
     }
 
-    /// Puts the `default` store's SQLite file at `path` instead of `.spin/sqlite_key_value.db`.
+    /// Puts the `default` store's SQLite file at `path`, wherever the state directory is.
     pub fn sqlite_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.sqlite_path = Some(path.into());
         self
@@ -148,9 +158,19 @@ impl AppOptions {
         self
     }
 
-    /// Writes component logs to `dir` instead of `.spin/logs`.
+    /// `spin up --state-dir`: the directory for the default store and the logs, made
+    /// absolute against the working directory; an empty path means none (store in memory, no
+    /// log files). Refused at start if the runtime config sets `state_dir` too, as by Spin.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Given::from_flag(dir.into());
+        self
+    }
+
+    /// `spin up --log-dir`: writes component logs to `dir` instead of `<state dir>/logs`; an
+    /// empty path means no log files. Refused at start if the runtime config sets `log_dir`
+    /// too, as by Spin.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.log_dir = Some(dir.into());
+        self.log_dir = Given::from_flag(dir.into());
         self
     }
 
@@ -297,15 +317,13 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
         Some(p) => RuntimeConfig::load(p)?,
         None => RuntimeConfig::default(),
     };
-    let state_dir = match &rc.state_dir {
-        Some(dir) => dir.as_ref().map(std::path::absolute).transpose()?,
-        None => Some(manifest.dir.join(".spin")),
-    };
-    let log_dir = match (&opts.log_dir, &rc.log_dir) {
-        (Some(dir), _) => Some(dir.clone()),
-        (None, Some(dir)) => dir.clone(),
-        (None, None) => state_dir.as_ref().map(|d| d.join("logs")),
-    };
+    let dirs = StateDirs::resolve(
+        &manifest_path,
+        opts.runtime_config_file.as_deref(),
+        &rc,
+        &opts.state_dir,
+        &opts.log_dir,
+    )?;
 
     let resolver = Arc::new(
         variables::Resolver::new(&manifest, &opts.variables, &rc.variables_providers)
@@ -330,14 +348,11 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             (false, "default", Some(path)) => KvStoreConfig::Sqlite(path.clone()),
             _ => match rc.key_value_stores.get(&label) {
                 Some(c) => c.clone(),
-                None => match &state_dir {
-                    Some(dir) => KvStoreConfig::Sqlite(dir.join("sqlite_key_value.db")),
-                    None => KvStoreConfig::InMemory,
-                },
+                None => dirs.default_store.clone(),
             },
         };
         let backend: Arc<dyn Backend> = match config {
-            KvStoreConfig::InMemory => Arc::new(MemoryBackend::default()),
+            KvStoreConfig::InMemory => Arc::new(SqliteBackend::in_memory()?),
             KvStoreConfig::Sqlite(path) => match sqlite.get(&path) {
                 Some(b) => b.clone(),
                 None => {
@@ -350,7 +365,7 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
                 Some(b) => b.clone(),
                 None => {
                     let b: Arc<dyn Backend> = Arc::new(
-                        kv_redis::RedisBackend::open(&url)
+                        RedisBackend::open(&url)
                             .with_context(|| format!("key-value store {label:?}"))?,
                     );
                     redis.insert(url, b.clone());
@@ -424,7 +439,14 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
             })
             .collect::<anyhow::Result<Vec<_>>>()
             .and_then(|hosts| allowed_hosts::AllowedHosts::parse(&hosts))
-            .with_context(|| format!("component {id:?}: invalid allowed_outbound_hosts"))?;
+            .unwrap_or_else(|e| {
+                // Like Spin 4.0.2: a template that resolves to an invalid entry does not stop
+                // the app; the component starts, and every outbound request it makes is denied.
+                eprintln!(
+                    "component {id:?}: invalid allowed_outbound_hosts ({e:#}); its outbound requests will be denied"
+                );
+                allowed_hosts::AllowedHosts::default()
+            });
         let (out_echo, err_echo) = if opts.echo_logs {
             (Echo::Stdout, Echo::Stderr)
         } else {
@@ -445,22 +467,27 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
-                stdout: LogSink::open(log_dir.as_deref(), id, "stdout", true, out_echo)?,
-                stderr: LogSink::open(log_dir.as_deref(), id, "stderr", true, err_echo)?,
+                stdout: LogSink::open(dirs.log_dir.as_deref(), id, "stdout", true, out_echo)?,
+                stderr: LogSink::open(dirs.log_dir.as_deref(), id, "stderr", true, err_echo)?,
             },
         );
     }
 
+    // The listener, its connections and the instances live on the app runtime, whatever
+    // runtime the caller is on.
+    let runtime = executor::runtime();
     let listener = match &opts.listener {
         Some(bound) => {
             let listener = bound
                 .try_clone()
                 .context("Unable to use the given listener")?;
             listener.set_nonblocking(true)?;
+            let _entered = runtime.enter();
             tokio::net::TcpListener::from_std(listener)?
         }
-        None => tokio::net::TcpListener::bind(opts.listen)
-            .await
+        None => runtime
+            .spawn(tokio::net::TcpListener::bind(opts.listen))
+            .await?
             .with_context(|| format!("Unable to listen on {}", opts.listen))?,
     };
     let addr = listener.local_addr()?;
@@ -477,7 +504,7 @@ pub async fn start(opts: AppOptions) -> anyhow::Result<RunningApp> {
 
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = app.clone();
-    let task = tokio::spawn(async move {
+    let task = runtime.spawn(async move {
         loop {
             let (stream, client) = tokio::select! {
                 _ = &mut stopped => break,

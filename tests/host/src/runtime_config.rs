@@ -152,7 +152,7 @@ impl RuntimeConfig {
             .with_context(|| format!("invalid runtime config file '{}'", path.display()))
     }
 
-    fn parse(text: &str, dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn parse(text: &str, dir: &Path) -> anyhow::Result<Self> {
         let raw: RawRuntimeConfig = toml::from_str(text)?;
         let opt_dir = |v: Option<String>| v.map(|s| (!s.is_empty()).then(|| PathBuf::from(s)));
         let mut key_value_stores = BTreeMap::new();

@@ -384,3 +384,134 @@ fn two_host_processes_share_one_redis_like_two_spin_replicas() {
     counts.sort();
     assert_eq!(counts, (1..=100).collect::<Vec<i64>>());
 }
+
+/// An app of one component (the conformance guest, on every path, with the default store) in
+/// `<dir>/app`, as a user's project sits: the manifest names the guest by absolute path.
+fn one_component_app(dir: &Path) -> PathBuf {
+    let conformance = built_fixture("conformance");
+    let wasm = std::fs::canonicalize(
+        conformance.join("../../../../../target/wasm32-wasip2/release/conformance_guest.wasm"),
+    )
+    .unwrap();
+    let app = dir.join("app");
+    std::fs::create_dir_all(app.join("dev")).unwrap();
+    std::fs::write(
+        app.join("spin.toml"),
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"probe\"\n\
+             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"g\"\n\
+             [component.g]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
+            wasm.display().to_string()
+        ),
+    )
+    .unwrap();
+    app
+}
+
+/// Runs `up` in `cwd` with `args`, writes one key, stops: the files the app left under `root`.
+fn state_files(root: &Path, cwd: &Path, args: &[&str]) -> Vec<String> {
+    let mut cmd = host(cwd);
+    cmd.args(["up", "--listen", "127.0.0.1:0"]).args(args);
+    let child = Child::spawn(cmd, root);
+    let (base, _) = child.serving(1);
+    assert_eq!(
+        get(&base, "/?op=kv-set&label=default&key=k&value=v"),
+        (200, "ok".into())
+    );
+    drop(child);
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "db" || e == "txt") {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    found.retain(|f| f != "stderr.txt");
+    found.sort();
+    found
+}
+
+#[test]
+fn state_and_logs_go_where_spin_puts_them() {
+    let logs = ["g_stderr.txt", "g_stdout.txt"];
+    let under = |dir: &str, files: &[&str]| -> Vec<String> {
+        files.iter().map(|f| format!("{dir}/{f}")).collect()
+    };
+
+    // As measured with `spin up --runtime-config-file dev/rc.toml` in the app directory: the
+    // default store beside the runtime config, the logs beside spin.toml.
+    let root = scratch_dir("state-rc");
+    let app = one_component_app(&root);
+    std::fs::write(app.join("dev/rc.toml"), "").unwrap();
+    let mut expected = under("app/.spin/logs", &logs);
+    expected.push("app/dev/.spin/sqlite_key_value.db".into());
+    expected.sort();
+    assert_eq!(
+        state_files(&root, &app, &["--runtime-config-file", "dev/rc.toml"]),
+        expected
+    );
+
+    // Without a runtime config, from another directory: all in the app's .spin.
+    let root = scratch_dir("state-default");
+    one_component_app(&root);
+    let mut expected = under("app/.spin/logs", &logs);
+    expected.push("app/.spin/sqlite_key_value.db".into());
+    expected.sort();
+    let elsewhere = root.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    assert_eq!(state_files(&root, &elsewhere, &["-f", "../app"]), expected);
+
+    // --state-dir, relative to the working directory, takes both.
+    let root = scratch_dir("state-flag");
+    let app = one_component_app(&root);
+    std::fs::write(app.join("dev/rc.toml"), "").unwrap();
+    let mut expected = under("app/st/logs", &logs);
+    expected.push("app/st/sqlite_key_value.db".into());
+    expected.sort();
+    let args = ["--runtime-config-file", "dev/rc.toml", "--state-dir", "st"];
+    assert_eq!(state_files(&root, &app, &args), expected);
+
+    // An empty state dir: the store in memory, no log files.
+    let root = scratch_dir("state-unset");
+    let app = one_component_app(&root);
+    assert_eq!(
+        state_files(&root, &app, &["--state-dir", ""]),
+        Vec::<String>::new()
+    );
+
+    // --log-dir moves the logs only.
+    let root = scratch_dir("state-logs");
+    let app = one_component_app(&root);
+    let mut expected = under("app/lg", &logs);
+    expected.push("app/.spin/sqlite_key_value.db".into());
+    expected.sort();
+    assert_eq!(state_files(&root, &app, &["--log-dir", "lg"]), expected);
+}
+
+#[test]
+fn a_state_dir_flag_and_key_together_are_refused_as_by_spin() {
+    let root = scratch_dir("state-both");
+    let app = one_component_app(&root);
+    std::fs::write(app.join("dev/rc.toml"), "state_dir = \"st\"\n").unwrap();
+    let mut cmd = host(&app);
+    cmd.args([
+        "up",
+        "--listen",
+        "127.0.0.1:0",
+        "--runtime-config-file",
+        "dev/rc.toml",
+    ])
+    .args(["--state-dir", "other"]);
+    let mut child = Child::spawn(cmd, &root);
+    assert!(!child.wait_exit().success());
+    let stderr = child.stderr();
+    assert!(
+        stderr.contains("unused runtime config key(s): state_dir"),
+        "{stderr}"
+    );
+}
