@@ -17,6 +17,7 @@ pub mod policy;
 pub mod routing;
 pub mod sentiment;
 pub mod signals;
+mod tables;
 pub mod text;
 pub mod topics;
 

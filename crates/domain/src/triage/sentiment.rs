@@ -17,13 +17,14 @@
 //! mentions one nice thing is still a complaint), and when the general lexicon knows no word
 //! of the comment the adjective lexicon alone decides (and when the adjective lexicon knows
 //! none, the general score counts at its [`GENERAL_SHARE`], so such comments read milder). Sources and licences: `data/NOTICE.md`.
+//! The lexicons, VADER's word lists and the multi-word terms are compiled into static tables
+//! at build time ([`super::tables`]).
 //! `cargo run -p closeloop-domain --example sentiment-eval` prints the model's figures against
 //! the human-rated development set.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
 use serde::{Deserialize, Serialize};
+
+use super::tables::{self, BOOSTERS_DOWN, BOOSTERS_UP, EMOJI, NEGATIONS, PHRASES};
 
 /// How much more a negative word weighs than a positive one of the same valence.
 pub const NEGATIVITY_WEIGHT: f64 = 1.8;
@@ -33,8 +34,6 @@ pub const NORMALIZE_ALPHA: f64 = 15.0;
 pub const GENERAL_SHARE: f64 = 0.7;
 /// Scores above this are positive, below its negation negative, otherwise neutral.
 pub const NEUTRAL_BAND: f64 = 0.05;
-/// Pattern's polarities (-1..+1) are scaled by this onto VADER's valences (-4..+4).
-const PATTERN_SCALE: f64 = 3.0;
 /// Comments longer than this many characters are scored on their first this-many.
 pub const MAX_SCORED_CHARS: usize = 5_000;
 
@@ -45,227 +44,31 @@ const NEGATION_SCALAR: f64 = -0.74;
 const EXCLAMATION_BOOST: f64 = 0.292;
 const QUESTION_BOOST: f64 = 0.18;
 
-const VADER_LEXICON: &str = include_str!("../../data/vader_lexicon.tsv");
-const VADER_EMOJI: &str = include_str!("../../data/vader_emoji.tsv");
-const PATTERN_ADJECTIVES: &str = include_str!("../../data/pattern_adjectives.tsv");
-const FEEDBACK_LEXICON: &str = include_str!("../../data/feedback_lexicon.tsv");
-
-const NEGATIONS: &[&str] = &[
-    "aint",
-    "arent",
-    "cannot",
-    "cant",
-    "couldnt",
-    "darent",
-    "didnt",
-    "doesnt",
-    "ain't",
-    "aren't",
-    "can't",
-    "couldn't",
-    "daren't",
-    "didn't",
-    "doesn't",
-    "dont",
-    "hadnt",
-    "hasnt",
-    "havent",
-    "isnt",
-    "mightnt",
-    "mustnt",
-    "neither",
-    "don't",
-    "hadn't",
-    "hasn't",
-    "haven't",
-    "isn't",
-    "mightn't",
-    "mustn't",
-    "neednt",
-    "needn't",
-    "never",
-    "none",
-    "nope",
-    "nor",
-    "not",
-    "nothing",
-    "nowhere",
-    "oughtnt",
-    "shant",
-    "shouldnt",
-    "uhuh",
-    "wasnt",
-    "werent",
-    "oughtn't",
-    "shan't",
-    "shouldn't",
-    "uh-uh",
-    "wasn't",
-    "weren't",
-    "without",
-    "wont",
-    "wouldnt",
-    "won't",
-    "wouldn't",
-    "rarely",
-    "seldom",
-    "despite",
-];
-
-const BOOSTERS_UP: &[&str] = &[
-    "absolutely",
-    "amazingly",
-    "awfully",
-    "completely",
-    "considerable",
-    "considerably",
-    "decidedly",
-    "deeply",
-    "effing",
-    "enormous",
-    "enormously",
-    "entirely",
-    "especially",
-    "exceptional",
-    "exceptionally",
-    "extreme",
-    "extremely",
-    "fabulously",
-    "flipping",
-    "flippin",
-    "frackin",
-    "fracking",
-    "fricking",
-    "frickin",
-    "frigging",
-    "friggin",
-    "fully",
-    "fuckin",
-    "fucking",
-    "fuggin",
-    "fugging",
-    "greatly",
-    "hella",
-    "highly",
-    "hugely",
-    "incredible",
-    "incredibly",
-    "intensely",
-    "major",
-    "majorly",
-    "more",
-    "most",
-    "particularly",
-    "purely",
-    "quite",
-    "really",
-    "remarkably",
-    "so",
-    "substantially",
-    "thoroughly",
-    "total",
-    "totally",
-    "tremendous",
-    "tremendously",
-    "uber",
-    "unbelievably",
-    "unusually",
-    "utter",
-    "utterly",
-    "very",
-];
-
-const BOOSTERS_DOWN: &[&str] = &[
-    "almost",
-    "barely",
-    "hardly",
-    "just enough",
-    "kind of",
-    "kinda",
-    "kindof",
-    "kind-of",
-    "less",
-    "little",
-    "marginal",
-    "marginally",
-    "occasional",
-    "occasionally",
-    "partly",
-    "scarce",
-    "scarcely",
-    "slight",
-    "slightly",
-    "somewhat",
-    "sort of",
-    "sorta",
-    "sortof",
-    "sort-of",
-];
-
-/// A word list compiled from `term TAB value` lines (`#` comments, extra columns ignored).
+/// A word list: term (lowercase) to valence.
 struct Lexicon {
-    terms: HashMap<String, f64>,
-}
-
-fn parse_tsv(text: &'static str, scale: f64) -> impl Iterator<Item = (String, f64)> {
-    text.lines().filter_map(move |line| {
-        if line.starts_with('#') || line.trim().is_empty() {
-            return None;
-        }
-        let mut cols = line.split('\t');
-        let term = cols.next()?.trim();
-        let value: f64 = cols.next()?.trim().parse().ok()?;
-        Some((term.to_lowercase(), value * scale))
-    })
+    terms: &'static phf::Map<&'static str, f64>,
 }
 
 impl Lexicon {
-    fn from(base: &'static str, scale: f64) -> Self {
-        let mut terms: HashMap<String, f64> = parse_tsv(base, scale).collect();
-        terms.extend(parse_tsv(FEEDBACK_LEXICON, 1.0));
-        Lexicon { terms }
-    }
-
     fn get(&self, lower: &str) -> Option<f64> {
         self.terms.get(lower).copied()
     }
 }
 
-static GENERAL: LazyLock<Lexicon> = LazyLock::new(|| Lexicon::from(VADER_LEXICON, 1.0));
-static ADJECTIVES: LazyLock<Lexicon> =
-    LazyLock::new(|| Lexicon::from(PATTERN_ADJECTIVES, PATTERN_SCALE));
+const GENERAL: Lexicon = Lexicon {
+    terms: &tables::GENERAL,
+};
+const ADJECTIVES: Lexicon = Lexicon {
+    terms: &tables::ADJECTIVES,
+};
 
-/// Multi-word terms split into words, indexed by their first word, longest first; shared by
-/// both lexicons.
-static PHRASES: LazyLock<HashMap<&'static str, Vec<Vec<&'static str>>>> = LazyLock::new(|| {
-    let mut index: HashMap<&'static str, Vec<Vec<&'static str>>> = HashMap::new();
-    let terms = FEEDBACK_LEXICON
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split('\t').next())
-        .chain(BOOSTERS_DOWN.iter().copied())
-        .filter(|t| t.contains(' '));
-    for term in terms {
-        let words: Vec<&'static str> = term.split(' ').collect();
-        index.entry(words[0]).or_default().push(words);
-    }
-    for phrases in index.values_mut() {
-        phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    }
-    index
-});
-
-static EMOJI: LazyLock<HashMap<char, &'static str>> = LazyLock::new(|| {
-    VADER_EMOJI
-        .lines()
-        .filter_map(|l| {
-            let (e, description) = l.split_once('\t')?;
-            let mut chars = e.chars();
-            let c = chars.next()?;
-            chars.next().is_none().then_some((c, description))
-        })
-        .collect()
-});
+/// The description of `c` if it is an emoji.
+fn emoji(c: char) -> Option<&'static str> {
+    EMOJI
+        .binary_search_by_key(&c, |(e, _)| *e)
+        .ok()
+        .map(|i| EMOJI[i].1)
+}
 
 /// Positive, negative or neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,7 +163,7 @@ fn booster(token: &Token, valence: f64, caps_differ: bool) -> f64 {
 fn tokenize(text: &str) -> Vec<Token> {
     let mut expanded = String::with_capacity(text.len());
     for c in text.chars().take(MAX_SCORED_CHARS) {
-        match EMOJI.get(&c) {
+        match emoji(c) {
             Some(description) => {
                 expanded.push(' ');
                 expanded.push_str(description);

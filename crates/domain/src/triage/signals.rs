@@ -3,13 +3,14 @@
 //!
 //! Legal and safety threats are the signals no policy may ignore: they always make the case P1
 //! (see [`super::policy`]). Each signal keeps the phrase that raised it, for the reasons.
-
-use std::sync::LazyLock;
+//!
+//! The phrases are in `data/word_lists.rs`, stemmed at build time ([`super::tables`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::sentiment::{Polarity, Sentiment};
-use super::text::{Phrase, stems};
+use super::tables::{EMOTIONS, SIGNALS};
+use super::text::{BuiltinPhrase, stems};
 use crate::score::ScoreClass;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -81,199 +82,6 @@ impl Emotion {
     }
 }
 
-const SIGNAL_PHRASES: &[(Signal, &[&str])] = &[
-    (
-        Signal::ChurnThreat,
-        &[
-            "cancel",
-            "cancellation",
-            "switching to",
-            "switch to",
-            "never again",
-            "never coming back",
-            "won't be back",
-            "will not be back",
-            "not coming back",
-            "take my business elsewhere",
-            "go elsewhere",
-            "close my account",
-            "not renew",
-            "won't renew",
-            "will not renew",
-            "leaving you",
-            "looking for alternatives",
-            "moving to a competitor",
-            "unsubscribe",
-        ],
-    ),
-    (
-        Signal::RefundRequest,
-        &[
-            "refund",
-            "money back",
-            "reimburse",
-            "reimbursement",
-            "chargeback",
-            "compensation",
-            "compensate",
-            "credit my account",
-        ],
-    ),
-    (
-        Signal::LegalThreat,
-        &[
-            "lawyer",
-            "attorney",
-            "solicitor",
-            "sue",
-            "suing",
-            "lawsuit",
-            "legal action",
-            "take you to court",
-            "small claims",
-            "trading standards",
-            "ombudsman",
-            "consumer protection",
-            "report you to",
-            "discrimination",
-            "gdpr",
-        ],
-    ),
-    (
-        Signal::SafetyThreat,
-        &[
-            "injured",
-            "injury",
-            "hurt myself",
-            "got hurt",
-            "unsafe",
-            "dangerous",
-            "caught fire",
-            "on fire",
-            "fire hazard",
-            "smoke",
-            "electric shock",
-            "burned",
-            "burnt",
-            "allergic reaction",
-            "food poisoning",
-            "hazard",
-            "choking",
-            "hospital",
-            "carbon monoxide",
-            "gas leak",
-            "assault",
-            "harassed",
-            "harassment",
-        ],
-    ),
-    (
-        Signal::FeatureRequest,
-        &[
-            "would be nice",
-            "wish",
-            "please add",
-            "feature request",
-            "it would help",
-            "would love",
-            "could you add",
-            "should add",
-            "missing feature",
-            "would like to see",
-            "add an option",
-            "add the option",
-            "support for",
-        ],
-    ),
-];
-
-const EMOTION_PHRASES: &[(Emotion, &[&str])] = &[
-    (
-        Emotion::Anger,
-        &[
-            "angry",
-            "furious",
-            "outraged",
-            "outrageous",
-            "livid",
-            "disgusted",
-            "disgusting",
-            "unacceptable",
-            "appalling",
-            "appalled",
-            "disgrace",
-            "fuming",
-            "how dare",
-        ],
-    ),
-    (
-        Emotion::Frustration,
-        &[
-            "frustrating",
-            "frustrated",
-            "annoying",
-            "annoyed",
-            "ridiculous",
-            "again and again",
-            "third time",
-            "second time",
-            "every time",
-            "keeps",
-            "still not",
-            "still waiting",
-            "waste of time",
-            "hassle",
-            "nightmare",
-            "impossible",
-        ],
-    ),
-    (
-        Emotion::Disappointment,
-        &[
-            "disappointed",
-            "disappointing",
-            "disappointment",
-            "let down",
-            "expected better",
-            "expected more",
-            "not what i expected",
-            "sadly",
-            "unfortunately",
-            "shame",
-        ],
-    ),
-    (
-        Emotion::Joy,
-        &[
-            "love",
-            "happy",
-            "delighted",
-            "amazing",
-            "wonderful",
-            "fantastic",
-            "brilliant",
-            "great",
-            "excellent",
-            "perfect",
-            "enjoyed",
-            "awesome",
-            "thrilled",
-        ],
-    ),
-    (
-        Emotion::Gratitude,
-        &[
-            "thank",
-            "thanks",
-            "grateful",
-            "appreciate",
-            "appreciated",
-            "kudos",
-            "cheers",
-        ],
-    ),
-];
-
 const QUESTION_OPENERS: &[&str] = &[
     "how", "what", "why", "when", "where", "who", "which", "can", "could", "is", "are", "do",
     "does", "will", "would",
@@ -286,20 +94,7 @@ pub struct Found<T> {
     pub because: String,
 }
 
-/// A phrase table with its phrases stemmed once.
-type Table<T> = Vec<(T, Vec<Phrase>)>;
-
-fn compile<T: Copy>(table: &[(T, &[&str])]) -> Table<T> {
-    table
-        .iter()
-        .map(|(kind, phrases)| (*kind, phrases.iter().map(|p| Phrase::new(p)).collect()))
-        .collect()
-}
-
-static SIGNAL_TABLE: LazyLock<Table<Signal>> = LazyLock::new(|| compile(SIGNAL_PHRASES));
-static EMOTION_TABLE: LazyLock<Table<Emotion>> = LazyLock::new(|| compile(EMOTION_PHRASES));
-
-fn scan<T: Copy>(words: &[String], table: &Table<T>) -> Vec<Found<T>> {
+fn scan<T: Copy>(words: &[String], table: &[(T, &[BuiltinPhrase])]) -> Vec<Found<T>> {
     table
         .iter()
         .filter_map(|(kind, phrases)| {
@@ -321,7 +116,7 @@ pub fn signals(
     class: Option<ScoreClass>,
 ) -> Vec<Found<Signal>> {
     let words = stems(comment);
-    let mut found = scan(&words, &SIGNAL_TABLE);
+    let mut found = scan(&words, SIGNALS);
     let trimmed = comment.trim();
     let first = words.first().map(String::as_str).unwrap_or("");
     if trimmed.contains('?')
@@ -355,7 +150,7 @@ pub fn signals(
 /// The emotions a comment expresses.
 pub fn emotions(comment: &str) -> Vec<Found<Emotion>> {
     let words = stems(comment);
-    let mut found = scan(&words, &EMOTION_TABLE);
+    let mut found = scan(&words, EMOTIONS);
     // Shouting: several words in capitals with exclamation marks.
     let shouted = comment
         .split_whitespace()

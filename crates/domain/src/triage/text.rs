@@ -2,12 +2,12 @@
 //! and each of its words matches any inflection ("charged twice" finds "charging twice",
 //! "refund" finds "refunds").
 //!
-//! Stemming is the Snowball English stemmer (`rust-stemmers`), the well-kept standard.
+//! Stemming is in [`words`], which `build.rs` shares to stem the built-in phrase rules ahead of
+//! time ([`BuiltinPhrase`]); phrases that teams add at run time are stemmed by [`Phrase::new`].
 
-use rust_stemmers::{Algorithm, Stemmer};
-use std::sync::LazyLock;
+mod words;
 
-static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+pub use words::stems;
 
 /// How many words before a phrase a negation reaches.
 const NEGATION_REACH: usize = 3;
@@ -17,21 +17,6 @@ const CLAUSE_BREAKS: &[&str] = &["but", "and", "or", "though", "although"];
 const NEGATIONS: &[&str] = &[
     "not", "no", "never", "dont", "didnt", "doesnt", "isnt", "wasnt", "wont", "cant", "without",
 ];
-
-/// Lowercase words of `text`, split on anything that is not a letter, digit or apostrophe,
-/// apostrophes dropped ("don't" becomes "dont"), each reduced to its stem.
-pub fn stems(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}'))
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        })
-        .filter(|w| !w.is_empty())
-        .map(|w| STEMMER.stem(&w).into_owned())
-        .collect()
-}
 
 /// A phrase prepared for matching: its stems in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,29 +40,71 @@ impl Phrase {
 
     /// Whether `words` (from [`stems`]) contain the phrase's stems contiguously.
     pub fn found_in(&self, words: &[String]) -> bool {
-        self.positions(words).next().is_some()
+        found_in(&self.stems, words)
     }
 
     /// Whether the phrase occurs in `words` without a negation in the three words before it
     /// within its clause ("not great", "I don't want a refund", but "not cheap but great").
     pub fn found_unnegated_in(&self, words: &[String]) -> bool {
-        self.positions(words).any(|at| {
-            !words[at.saturating_sub(NEGATION_REACH)..at]
-                .iter()
-                .rev()
-                .take_while(|w| !CLAUSE_BREAKS.contains(&w.as_str()))
-                .any(|w| NEGATIONS.contains(&w.as_str()))
-        })
+        found_unnegated_in(&self.stems, words)
+    }
+}
+
+/// A built-in phrase, prepared at build time as [`Phrase::new`] prepares one at run time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BuiltinPhrase {
+    pub text: &'static str,
+    pub stems: &'static [&'static str],
+}
+
+impl BuiltinPhrase {
+    /// See [`Phrase::found_in`].
+    pub fn found_in(&self, words: &[String]) -> bool {
+        found_in(self.stems, words)
     }
 
-    fn positions<'a>(&'a self, words: &'a [String]) -> impl Iterator<Item = usize> + 'a {
-        let n = self.stems.len().max(1);
-        words
-            .windows(n)
-            .enumerate()
-            .filter(move |(_, w)| !self.stems.is_empty() && *w == self.stems.as_slice())
-            .map(|(i, _)| i)
+    /// See [`Phrase::found_unnegated_in`].
+    pub fn found_unnegated_in(&self, words: &[String]) -> bool {
+        found_unnegated_in(self.stems, words)
     }
+}
+
+#[cfg(test)]
+impl From<&BuiltinPhrase> for Phrase {
+    fn from(p: &BuiltinPhrase) -> Self {
+        Phrase {
+            text: p.text.to_owned(),
+            stems: p.stems.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+fn found_in(stems: &[impl AsRef<str>], words: &[String]) -> bool {
+    positions(stems, words).next().is_some()
+}
+
+fn found_unnegated_in(stems: &[impl AsRef<str>], words: &[String]) -> bool {
+    positions(stems, words).any(|at| {
+        !words[at.saturating_sub(NEGATION_REACH)..at]
+            .iter()
+            .rev()
+            .take_while(|w| !CLAUSE_BREAKS.contains(&w.as_str()))
+            .any(|w| NEGATIONS.contains(&w.as_str()))
+    })
+}
+
+/// Where `stems` occur contiguously in `words`; nowhere when there are no stems.
+fn positions<'a>(
+    stems: &'a [impl AsRef<str>],
+    words: &'a [String],
+) -> impl Iterator<Item = usize> + 'a {
+    words
+        .windows(stems.len().max(1))
+        .enumerate()
+        .filter(move |(_, w)| {
+            !stems.is_empty() && w.iter().zip(stems).all(|(w, s)| w == s.as_ref())
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

@@ -4,10 +4,16 @@
 //! teams add their own topics and phrases through the admin API, which extend it (a custom
 //! topic with a default topic's id adds phrases to it). A topic matches when any of its
 //! phrases occurs in the comment, each word in any inflection (see [`super::text`]).
+//!
+//! The default topics are in `data/word_lists.rs`, their phrases stemmed at build time
+//! ([`super::tables`]): a taxonomy without custom topics is built without stemming anything.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{Phrase, stems};
+use super::tables::TOPICS;
+use super::text::{BuiltinPhrase, Phrase, stems};
 use crate::problem::FieldError;
 
 /// At most this many topics in a taxonomy (default plus custom).
@@ -36,297 +42,22 @@ pub struct TopicMatch {
     pub phrases: Vec<String>,
 }
 
-const DEFAULT: &[(&str, &str, &[&str])] = &[
-    (
-        "delivery",
-        "Delivery and shipping",
-        &[
-            "delivery",
-            "deliver",
-            "shipping",
-            "shipment",
-            "courier",
-            "parcel",
-            "package",
-            "arrive",
-            "arrival",
-            "tracking",
-            "dispatch",
-            "postage",
-            "lost in the post",
-            "never arrived",
-        ],
-    ),
-    (
-        "billing",
-        "Billing and pricing",
-        &[
-            "bill",
-            "billing",
-            "invoice",
-            "charge",
-            "charged twice",
-            "overcharge",
-            "price",
-            "pricing",
-            "expensive",
-            "cost",
-            "fee",
-            "payment",
-            "subscription fee",
-            "discount",
-            "receipt",
-        ],
-    ),
-    (
-        "refunds-returns",
-        "Refunds and returns",
-        &[
-            "refund",
-            "return",
-            "money back",
-            "exchange",
-            "send it back",
-            "sent it back",
-            "reimburse",
-            "chargeback",
-            "credit note",
-        ],
-    ),
-    (
-        "product-quality",
-        "Product quality",
-        &[
-            "quality",
-            "broken",
-            "broke",
-            "defect",
-            "defective",
-            "faulty",
-            "stopped working",
-            "doesn't work",
-            "damaged",
-            "cheap",
-            "flimsy",
-            "fell apart",
-            "durable",
-            "sturdy",
-            "well made",
-            "battery",
-            "crack",
-            "scratch",
-        ],
-    ),
-    (
-        "staff-attitude",
-        "Staff attitude",
-        &[
-            "staff",
-            "rude",
-            "friendly",
-            "unfriendly",
-            "polite",
-            "impolite",
-            "helpful",
-            "unhelpful",
-            "attitude",
-            "manager",
-            "receptionist",
-            "employee",
-            "agent",
-            "waiter",
-            "waitress",
-            "front desk",
-            "nurse",
-            "dentist",
-            "doctor",
-            "team member",
-            "courteous",
-        ],
-    ),
-    (
-        "waiting-time",
-        "Waiting time",
-        &[
-            "wait",
-            "waiting",
-            "queue",
-            "on hold",
-            "took forever",
-            "took too long",
-            "too long",
-            "slow",
-            "delay",
-            "late",
-            "rushed",
-            "hours",
-            "minutes",
-            "still waiting",
-        ],
-    ),
-    (
-        "usability",
-        "Website and app usability",
-        &[
-            "website",
-            "site",
-            "app",
-            "login",
-            "log in",
-            "password",
-            "checkout",
-            "page",
-            "button",
-            "navigation",
-            "navigate",
-            "confusing",
-            "crash",
-            "bug",
-            "glitch",
-            "user friendly",
-            "easy to use",
-            "interface",
-            "dashboard",
-        ],
-    ),
-    (
-        "cleanliness",
-        "Cleanliness",
-        &[
-            "clean",
-            "dirty",
-            "filthy",
-            "stain",
-            "smell",
-            "smelly",
-            "dust",
-            "hygiene",
-            "spotless",
-            "mould",
-            "mold",
-            "cockroach",
-            "bed bugs",
-        ],
-    ),
-    (
-        "noise",
-        "Noise",
-        &[
-            "noise",
-            "noisy",
-            "loud",
-            "quiet",
-            "lift",
-            "elevator",
-            "construction",
-            "thin walls",
-            "could not sleep",
-            "couldn't sleep",
-            "party next door",
-            "traffic",
-        ],
-    ),
-    (
-        "communication",
-        "Communication",
-        &[
-            "communication",
-            "communicate",
-            "no response",
-            "never responded",
-            "no reply",
-            "never replied",
-            "email",
-            "call back",
-            "called back",
-            "phone",
-            "informed",
-            "update",
-            "kept in the dark",
-            "explain",
-            "explanation",
-        ],
-    ),
-    (
-        "onboarding",
-        "Onboarding and implementation",
-        &[
-            "onboarding",
-            "implementation",
-            "implement",
-            "setup",
-            "set up",
-            "installation",
-            "install",
-            "migration",
-            "go live",
-            "go-live",
-            "training",
-            "kickoff",
-            "integration",
-        ],
-    ),
-    (
-        "support",
-        "Customer support",
-        &[
-            "support",
-            "customer service",
-            "help desk",
-            "helpdesk",
-            "ticket",
-            "agent",
-            "chat",
-            "resolved",
-            "unresolved",
-            "escalate",
-        ],
-    ),
-    (
-        "food",
-        "Food and drink",
-        &[
-            "food",
-            "meal",
-            "breakfast",
-            "lunch",
-            "dinner",
-            "coffee",
-            "menu",
-            "cold food",
-            "taste",
-            "tasteless",
-            "restaurant",
-        ],
-    ),
-    (
-        "room",
-        "Room and facilities",
-        &[
-            "room",
-            "bed",
-            "bathroom",
-            "shower",
-            "towel",
-            "air conditioning",
-            "heating",
-            "wifi",
-            "wi-fi",
-            "parking",
-            "pool",
-            "gym",
-        ],
-    ),
-];
+/// A default topic, with its phrases prepared at build time.
+#[derive(Debug)]
+pub struct BuiltinTopic {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub phrases: &'static [BuiltinPhrase],
+}
 
 /// The default taxonomy.
 pub fn default_topics() -> Vec<TopicRule> {
-    DEFAULT
+    TOPICS
         .iter()
-        .map(|(id, name, phrases)| TopicRule {
-            id: (*id).to_owned(),
-            name: (*name).to_owned(),
-            phrases: phrases.iter().map(|p| (*p).to_owned()).collect(),
+        .map(|t| TopicRule {
+            id: t.id.to_owned(),
+            name: t.name.to_owned(),
+            phrases: t.phrases.iter().map(|p| p.text.to_owned()).collect(),
         })
         .collect()
 }
@@ -334,18 +65,37 @@ pub fn default_topics() -> Vec<TopicRule> {
 /// A taxonomy ready to match: the default topics extended by a team's custom ones.
 #[derive(Debug, Clone)]
 pub struct Taxonomy {
-    topics: Vec<(String, Vec<Phrase>)>,
+    topics: Vec<Topic>,
+}
+
+/// One topic of a taxonomy: a default topic's phrases (if any), then the custom ones.
+#[derive(Debug, Clone)]
+struct Topic {
+    id: Cow<'static, str>,
+    builtin: &'static [BuiltinPhrase],
+    custom: Vec<Phrase>,
 }
 
 impl Taxonomy {
     /// The default topics, extended by `custom` (same id: phrases added; new id: new topic).
     pub fn new(custom: &[TopicRule]) -> Self {
-        let mut topics: Vec<(String, Vec<Phrase>)> = Vec::new();
-        for rule in default_topics().iter().chain(custom) {
+        let mut topics: Vec<Topic> = TOPICS
+            .iter()
+            .map(|t| Topic {
+                id: Cow::Borrowed(t.id),
+                builtin: t.phrases,
+                custom: Vec::new(),
+            })
+            .collect();
+        for rule in custom {
             let phrases = rule.phrases.iter().map(|p| Phrase::new(p));
-            match topics.iter_mut().find(|(id, _)| *id == rule.id) {
-                Some((_, existing)) => existing.extend(phrases),
-                None => topics.push((rule.id.clone(), phrases.collect())),
+            match topics.iter_mut().find(|t| t.id == rule.id) {
+                Some(topic) => topic.custom.extend(phrases),
+                None => topics.push(Topic {
+                    id: Cow::Owned(rule.id.clone()),
+                    builtin: &[],
+                    custom: phrases.collect(),
+                }),
             }
         }
         Taxonomy { topics }
@@ -353,11 +103,11 @@ impl Taxonomy {
 
     /// Whether `id` names a topic.
     pub fn knows(&self, id: &str) -> bool {
-        self.topics.iter().any(|(t, _)| t == id)
+        self.topics.iter().any(|t| t.id == id)
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.topics.iter().map(|(t, _)| t.as_str())
+        self.topics.iter().map(|t| t.id.as_ref())
     }
 
     /// Every topic of `text`, in taxonomy order, with the phrases that found it.
@@ -365,14 +115,20 @@ impl Taxonomy {
         let words = stems(text);
         self.topics
             .iter()
-            .filter_map(|(id, phrases)| {
-                let found: Vec<String> = phrases
+            .filter_map(|topic| {
+                let builtin = topic
+                    .builtin
                     .iter()
                     .filter(|p| p.found_in(&words))
-                    .map(|p| p.text.clone())
-                    .collect();
+                    .map(|p| p.text.to_owned());
+                let custom = topic
+                    .custom
+                    .iter()
+                    .filter(|p| p.found_in(&words))
+                    .map(|p| p.text.clone());
+                let found: Vec<String> = builtin.chain(custom).collect();
                 (!found.is_empty()).then(|| TopicMatch {
-                    topic: id.clone(),
+                    topic: topic.id.clone().into_owned(),
                     phrases: found,
                 })
             })
@@ -390,12 +146,11 @@ fn is_slug(s: &str) -> bool {
 /// Checks a team's custom topics; errors name the JSON pointer under `base`.
 pub fn validate(custom: &[TopicRule], base: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let defaults = default_topics();
     let new_ids = custom
         .iter()
-        .filter(|t| !defaults.iter().any(|d| d.id == t.id))
+        .filter(|t| !TOPICS.iter().any(|d| d.id == t.id))
         .count();
-    if defaults.len() + new_ids > MAX_TOPICS {
+    if TOPICS.len() + new_ids > MAX_TOPICS {
         errors.push(FieldError::new(
             base,
             format!("at most {MAX_TOPICS} topics in all, default ones included"),
