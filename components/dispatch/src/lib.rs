@@ -1,26 +1,25 @@
-//! dispatch: the outbox, the directory, and every channel an alert can take.
+//! dispatch: the sender of every delivery, the directory of teams, and the outbox's tick.
 //!
-//! Internal routes (internal token): `POST /v1/internal/dispatch/notices/{id}` plans a notice's
-//! deliveries (one per recipient and channel, recorded before any is sent), answers, then
-//! sends them; `POST /v1/internal/dispatch/tick` escalates unacknowledged cases, sends due
-//! digests, plans any notice still pending and retries every delivery that is due. Each
-//! attempt is claimed in the store first, so a tick racing a first send never sends twice,
-//! and every outcome lands on the case's timeline.
+//! Internal routes (internal token):
+//! - `POST /v1/internal/dispatch/deliveries` takes a fold's hand-over (the deliveries it
+//!   leased to the request that folded, and the lease's token), answers 202, then attempts
+//!   each under that lease.
+//! - `POST /v1/internal/dispatch/tick` escalates unacknowledged cases, sends due digests and
+//!   works through the outbox's due deliveries, and answers what it did.
 //!
-//! Admin routes (`admin_token`): the directory of teams and the outbox (see [`admin`]).
+//! Admin routes (role admin): `GET /v1/admin/teams`, `GET|PUT|DELETE /v1/admin/teams/{id}`
+//! (the directory) and `GET /v1/admin/deliveries[?status=..]` (the outbox).
 //!
-//! The logic lives in `closeloop_domain::dispatch`; [`outbox`] drives the store and
-//! [`channels`] turns a delivery into its provider's request.
+//! The outbox is `closeloop_workflow::outbox_tick`; channels and the admin views are
+//! `closeloop_edge::{channels, directory}`.
 
-mod admin;
-mod channels;
-mod outbox;
-
-use closeloop_edge::domain::problem::{Problem, ProblemKind};
+use closeloop_edge::access::authenticate;
+use closeloop_edge::domain::access::Role;
+use closeloop_edge::domain::problem::Problem;
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
-use closeloop_edge::log::{self, RequestLog};
-use closeloop_edge::{clock, projection, stage};
+use closeloop_edge::log::RequestLog;
+use closeloop_edge::{directory, stage, workflow};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -34,47 +33,68 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     http::serve(COMPONENT, req, out, MAX_BODY_BYTES, route);
 }
 
+/// A fold's hand-over: the deliveries it leased to the request that folded.
+#[derive(serde::Deserialize)]
+struct HandedOver {
+    token: String,
+    deliveries: Vec<String>,
+}
+
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
-    let segments = req.segments();
-    let (route, notice_id) = match segments.as_slice() {
-        ["v1", "admin", rest @ ..] => return admin::handle(req, rest, log),
-        ["v1", "internal", "dispatch", "notices", id] => {
-            ("/v1/internal/dispatch/notices/:id", Some((*id).to_owned()))
-        }
-        ["v1", "internal", "dispatch", "tick"] => ("/v1/internal/dispatch/tick", None),
+    let tick = match req.segments().as_slice() {
+        ["v1", "admin", rest @ ..] => return admin(req, rest, log).map(Handled::from),
+        ["v1", "internal", "dispatch", "deliveries"] => false,
+        ["v1", "internal", "dispatch", "tick"] => true,
         _ => return Err(http::not_found(&req.path)),
     };
-    log.route(route);
+    log.route(if tick {
+        "/v1/internal/dispatch/tick"
+    } else {
+        "/v1/internal/dispatch/deliveries"
+    });
     if req.method != Method::Post {
         return Err(http::method_not_allowed("POST"));
     }
     req.require_bearer(&stage::internal_token()?)?;
     let kv = Kv::open()?;
-    let now = clock::now();
-    match notice_id {
-        Some(id) => {
-            log.field("notice_id", id.clone());
-            let deliveries = outbox::plan_notice(&kv, &id, now)?
-                .ok_or_else(|| Problem::new(ProblemKind::NotFound, format!("no notice {id}")))?;
-            let body = json!({"deliveries": deliveries});
-            Ok(Handled::then(Reply::json(202, &body), move || {
-                for id in &deliveries {
-                    if let Err(e) = outbox::attempt(&kv, id, clock::now()) {
-                        log::event(
-                            COMPONENT,
-                            "delivery attempt failed to record",
-                            json!({"delivery_id": id, "error": e.to_string()}),
-                        );
-                    }
-                }
-                // A delivered alert changes the alert-latency metrics.
-                projection::catch_up_logged(COMPONENT);
-            }))
+    if tick {
+        let report = workflow::tick(&kv, COMPONENT)?;
+        log.field("report", json!(report));
+        return Ok(Reply::json(200, &report).into());
+    }
+    let handed: HandedOver = req.json()?;
+    log.field("deliveries", handed.deliveries.len());
+    Ok(Handled::then(
+        Reply::json(202, &json!({"deliveries": handed.deliveries.len()})),
+        move || {
+            workflow::attempt_handed_over(&kv, COMPONENT, &handed.token, &handed.deliveries);
+        },
+    ))
+}
+
+fn admin(req: &Incoming, rest: &[&str], log: &mut RequestLog) -> Result<Reply, Problem> {
+    let mut kv = Kv::open()?;
+    authenticate(req, &kv)?.require(Role::Admin, "the dispatch admin API")?;
+    match (&req.method, rest) {
+        (Method::Get, ["teams"]) => {
+            log.route("/v1/admin/teams");
+            directory::teams(&mut kv)
         }
-        None => {
-            let summary = outbox::tick(&kv, now)?;
-            log.field("summary", summary.clone());
-            Ok(Reply::json(200, &summary).into())
+        (Method::Get | Method::Put | Method::Delete, ["teams", id]) => {
+            log.route("/v1/admin/teams/:id");
+            log.field("team", *id);
+            match req.method {
+                Method::Get => directory::team(&kv, id),
+                Method::Put => directory::put_team(&kv, id, req.json()?),
+                _ => directory::delete_team(&kv, id),
+            }
         }
+        (Method::Get, ["deliveries"]) => {
+            log.route("/v1/admin/deliveries");
+            directory::deliveries(&mut kv, req.query_param("status"))
+        }
+        (_, ["teams"] | ["deliveries"]) => Err(http::method_not_allowed("GET")),
+        (_, ["teams", _]) => Err(http::method_not_allowed("GET, PUT, DELETE")),
+        _ => Err(http::not_found(&req.path)),
     }
 }

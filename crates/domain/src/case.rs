@@ -3,9 +3,9 @@
 //! A case changes only through [`Case::apply`], which enforces the state machine below and
 //! returns the new case together with the event that records the change (who, when, from, to,
 //! why): the timeline and the audit trail are these events, appended and never rewritten.
-//! Every change bumps `version`; the component claims `(case, version)` once in the store
-//! before writing, so of two agents acting at the same moment exactly one wins and the other
-//! gets a 409.
+//! Every change bumps `version`. Changes are applied one after the other by the workflow's
+//! fold, so of two agents acting at the same moment the first applies and the second finds
+//! the changed case: a 409 if its action no longer applies.
 //!
 //! ```text
 //!              assign                  acknowledge               outreach
@@ -261,8 +261,10 @@ kebab_names!(EventKind {
     ContactSuppressed => "contact-suppressed", CustomerErased => "customer-erased",
 });
 
-/// What an agent, the customer or the scheduler does to a case.
-#[derive(Debug, Clone, PartialEq)]
+/// What an agent, the customer or the scheduler does to a case (serialized: the log carries
+/// it as a command).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     /// Give the case to `to` (a first assignment or a reassignment).
     Assign {

@@ -159,6 +159,49 @@ pub struct Delivery {
     /// Why the delivery did not go at once (quiet hours, folded, digest), for the timeline.
     #[serde(default)]
     pub note: Option<String>,
+    /// Who may make the next attempt, until when. The fold that plans a delivery leases its
+    /// first attempt to the request that folded; later attempts are leased by a
+    /// compare-and-swap on this record. An expired lease is free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+    /// Every attempt made, oldest first (the case timeline shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptRecord>,
+}
+
+/// The provider timeout when the operator sets none (`delivery_timeout_ms`).
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// What a first attempt's lease allows beyond the provider calls themselves: the hand-over to
+/// dispatch and its instance.
+pub const FIRST_ATTEMPT_MARGIN_SECS: i64 = 10;
+
+/// Until when the request that planned `handed_over` deliveries may make their first attempts
+/// (one after the other, each at most `timeout`) before tick may make them instead. Short
+/// when few are handed over, so a requester that died holds nothing up for long.
+pub fn first_attempt_lease(
+    now: Timestamp,
+    handed_over: usize,
+    timeout: std::time::Duration,
+) -> Timestamp {
+    let calls = Duration::from_std(timeout).unwrap_or(Duration::zero()) * handed_over as i32;
+    now + Duration::seconds(FIRST_ATTEMPT_MARGIN_SECS) + calls
+}
+
+/// An exclusive right to attempt a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub token: String,
+    pub until: Timestamp,
+}
+
+/// One attempt of a delivery and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub at: Timestamp,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why an attempt failed.
@@ -261,7 +304,21 @@ impl Delivery {
             last_error: None,
             to,
             note: None,
+            lease: None,
+            history: Vec::new(),
         }
+    }
+
+    /// Whether `token` may attempt the delivery at `now`.
+    pub fn leased_to(&self, token: &str, now: Timestamp) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|l| l.token == token && l.until > now)
+    }
+
+    /// Whether nobody holds a lease on the delivery at `now`.
+    pub fn lease_free(&self, now: Timestamp) -> bool {
+        self.lease.as_ref().is_none_or(|l| l.until <= now)
     }
 }
 
@@ -331,6 +388,15 @@ mod tests {
 
     fn t0() -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_first_attempt_lease_covers_each_handed_over_call_and_the_margin() {
+        let timeout = std::time::Duration::from_millis(2_500);
+        let margin = Duration::seconds(FIRST_ATTEMPT_MARGIN_SECS);
+        assert_eq!(first_attempt_lease(t0(), 0, timeout), t0() + margin);
+        let three = first_attempt_lease(t0(), 3, timeout);
+        assert_eq!(three, t0() + margin + Duration::milliseconds(7_500));
     }
 
     fn case() -> Case {

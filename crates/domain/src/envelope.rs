@@ -51,15 +51,6 @@ impl Record for Ref {
     const SCHEMA: &'static str = "ref/1";
 }
 
-/// A `pending:*` marker: when the work was queued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
-    pub since: crate::Timestamp,
-}
-impl Record for Pending {
-    const SCHEMA: &'static str = "pending/1";
-}
-
 #[derive(Serialize)]
 struct Out<'a, T> {
     schema: &'static str,

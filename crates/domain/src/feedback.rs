@@ -115,7 +115,7 @@ impl ValidFeedback {
     /// The feedback id: derived from (source, external id) so that a redelivery, even one
     /// racing the first, lands on the same key.
     pub fn id(&self) -> String {
-        crate::ids::derived(self.submitted_at, &[&self.source, &self.external_id]).to_string()
+        derived_id(self.submitted_at, &self.source, &self.external_id)
     }
 
     pub fn into_feedback(self, received_at: Timestamp) -> Feedback {
@@ -131,6 +131,12 @@ impl ValidFeedback {
             metadata: self.metadata,
         }
     }
+}
+
+/// The id of feedback `external_id` from `source`, submitted at `submitted_at`: the same for
+/// every copy, whether it is posted canonically or comes from a platform's webhook.
+pub fn derived_id(submitted_at: Timestamp, source: &str, external_id: &str) -> String {
+    crate::ids::derived(submitted_at, &[source, external_id]).to_string()
 }
 
 /// The idempotency digest of (source, external id): the key a repeat is recognised by.

@@ -2,7 +2,7 @@
 //!
 //! A token is `base64url(claims) "." base64url(HMAC-SHA256(key, "closeloop-link-v1." claims))`.
 //! The signature makes the claims tamper-proof; `expires_at` bounds its life; the nonce is
-//! claimed once in the store when the customer answers, so a link cannot be used twice; and
+//! remembered with the case when the customer answers, so a link cannot be used twice; and
 //! the round ties it to one resolution of one case, so an old link dies when the case moves on.
 
 use base64::Engine;

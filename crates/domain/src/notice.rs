@@ -101,11 +101,7 @@ impl Notice {
         link: Option<String>,
     ) -> Self {
         Notice {
-            id: crate::ids::derived(
-                case.opened_at,
-                &["notice", &case.id, kind.as_str(), &occasion.to_string()],
-            )
-            .to_string(),
+            id: Self::id_for(&case.id, case.opened_at, kind, occasion),
             case_id: case.id.clone(),
             kind,
             created_at: now,
@@ -117,6 +113,16 @@ impl Notice {
             channels: Vec::new(),
             not_before: None,
         }
+    }
+
+    /// The id of the notice of `kind` for the `occasion`-th time on case `case_id` (opened at
+    /// `opened_at`): what a reader that holds only the case index needs to find it.
+    pub fn id_for(case_id: &str, opened_at: Timestamp, kind: NoticeKind, occasion: u32) -> String {
+        crate::ids::derived(
+            opened_at,
+            &["notice", case_id, kind.as_str(), &occasion.to_string()],
+        )
+        .to_string()
     }
 
     pub fn case_opened(case: &Case, now: Timestamp) -> Self {

@@ -24,8 +24,9 @@ impl FieldError {
     }
 }
 
-/// The kinds of problem, each with its status and stable type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kinds of problem, each with its status and stable type (serialized as its slug).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProblemKind {
     MalformedJson,
     MalformedForm,

@@ -14,7 +14,7 @@ pub fn optional(name: &str) -> Option<String> {
 /// logged with its name, answered as a generic 500 that reveals nothing.
 pub fn required(name: &str) -> Result<String, Problem> {
     optional(name).ok_or_else(|| {
-        eprintln!("{{\"level\":\"error\",\"msg\":\"variable {name} is not set\"}}");
+        crate::log::error("a required variable is not set", name);
         Problem::new(
             ProblemKind::Internal,
             "closeloop is not fully configured; the operator has been told",

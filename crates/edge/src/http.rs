@@ -97,6 +97,18 @@ impl Incoming {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// Refuses a body over `max` bytes with 413 (for routes whose limit is below the one the
+    /// component reads requests with).
+    pub fn require_body_at_most(&self, max: usize) -> Result<(), Problem> {
+        if self.body.len() > max {
+            return Err(Problem::new(
+                ProblemKind::PayloadTooLarge,
+                format!("the body must be at most {max} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Requires `Authorization: Bearer <secret>`; 401 otherwise.
     pub fn require_bearer(&self, expected: &str) -> Result<(), Problem> {
         match auth::bearer_token(self.header("authorization")) {
@@ -197,7 +209,14 @@ impl Reply {
 
     /// Sends the response. The caller may go on working afterwards: the client already has
     /// its answer.
-    pub fn send(self, out: ResponseOutparam) {
+    pub fn send(mut self, out: ResponseOutparam) {
+        // A known length lets the client read the whole answer at once; a chunked body ends
+        // with a separate small write that, on a kept-alive connection, waits on delayed ACKs
+        // (measured: 44 ms per request under wrk on Spin 4.0.2).
+        self.headers.push((
+            "content-length".into(),
+            self.body.len().to_string().into_bytes(),
+        ));
         let headers = Fields::from_list(&self.headers).unwrap_or_else(|_| Fields::new());
         let response = OutgoingResponse::new(headers);
         let _ = response.set_status_code(self.status);

@@ -1,100 +1,114 @@
-//! Typed records in Spin's key-value store, and the atomic claim.
+//! Spin's key-value store, as the workflows' [`Store`] and as typed records for the admin APIs.
 //!
-//! Records go through `closeloop_domain::envelope`. A claim increments a `claim:*` key with
-//! `wasi:keyvalue/atomics.increment`, which is atomic on every Spin backend (SQLite in a
-//! transaction, Redis INCR): the caller that gets 1 owns the claim. Unlike compare-and-swap,
-//! whose semantics differ between backends, this is safe to rest correctness on.
+//! The raw `wasi:keyvalue` calls (store, batch, atomics) are [`Bucket`]; the workflow crate's
+//! [`SpinStore`] wraps them with what Spin 4.0.2's backends really do (see
+//! `closeloop_workflow::spin_kv`). Listing keys (Spin lists all of a store's keys at once) is
+//! for admin listings only: no workflow lists.
 
 use closeloop_domain::envelope::{self, Record};
-use closeloop_domain::problem::{Problem, ProblemKind};
-use spin_sdk::key_value::Store;
-use spin_sdk::wit::wasi::keyvalue::{atomics, store as wasi_store};
+use closeloop_workflow::spin_kv::{CasFailure, Found, RawKv, SpinStore};
+use closeloop_workflow::store::{self, Store, StoreError};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store as wasi_store};
 
 /// The store label closeloop uses.
 pub const LABEL: &str = "default";
 
-#[derive(Debug)]
-pub enum KvError {
-    /// The store failed: worth retrying.
-    Store(String),
-    /// A stored value could not be read: a bug or a foreign value.
-    Corrupt { key: String, error: String },
-}
+/// One opened `wasi:keyvalue` bucket.
+pub struct Bucket(wasi_store::Bucket);
 
-impl std::fmt::Display for KvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Store(e) => write!(f, "key-value store error: {e}"),
-            Self::Corrupt { key, error } => write!(f, "unreadable value at {key}: {error}"),
-        }
+fn text(e: wasi_store::Error) -> String {
+    match e {
+        wasi_store::Error::NoSuchStore => "no such store".into(),
+        wasi_store::Error::AccessDenied => "access denied".into(),
+        wasi_store::Error::Other(e) => e,
     }
 }
 
-impl From<KvError> for Problem {
-    /// Logs the detail and answers without it.
-    fn from(error: KvError) -> Self {
-        eprintln!("{{\"level\":\"error\",\"msg\":{:?}}}", error.to_string());
-        match error {
-            KvError::Store(_) => Problem::new(
-                ProblemKind::StoreUnavailable,
-                "storage did not answer; nothing was changed, please retry",
-            ),
-            KvError::Corrupt { .. } => {
-                Problem::new(ProblemKind::Internal, "a stored record could not be read")
-            }
-        }
+impl RawKv for Bucket {
+    type Cas = atomics::Cas;
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.0.get(key).map_err(text)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Found, String> {
+        batch::get_many(&self.0, keys).map_err(text)
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), String> {
+        batch::set_many(&self.0, entries).map_err(text)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<(), String> {
+        batch::delete_many(&self.0, keys).map_err(text)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, String> {
+        atomics::increment(&self.0, key, delta).map_err(text)
+    }
+
+    fn cas_new(&self, key: &str) -> Result<atomics::Cas, String> {
+        atomics::Cas::new(&self.0, key).map_err(text)
+    }
+
+    fn cas_current(&self, cas: &atomics::Cas) -> Result<Option<Vec<u8>>, String> {
+        cas.current().map_err(text)
+    }
+
+    fn cas_swap(&self, cas: atomics::Cas, value: &[u8]) -> Result<(), CasFailure<atomics::Cas>> {
+        atomics::swap(cas, value).map_err(|e| match e {
+            atomics::CasError::CasFailed(fresh) => CasFailure::Failed(fresh),
+            atomics::CasError::StoreError(e) => CasFailure::Store(text(e)),
+        })
     }
 }
 
+/// closeloop's store.
 pub struct Kv {
-    store: Store,
-    bucket: wasi_store::Bucket,
-}
-
-fn store_error(e: impl std::fmt::Debug) -> KvError {
-    KvError::Store(format!("{e:?}"))
+    store: SpinStore<Bucket>,
+    bucket_for_listing: Option<spin_sdk::key_value::Store>,
 }
 
 impl Kv {
-    pub fn open() -> Result<Self, KvError> {
+    pub fn open() -> Result<Self, StoreError> {
+        let bucket = wasi_store::open(LABEL).map_err(|e| StoreError::Unavailable(text(e)))?;
         Ok(Self {
-            store: Store::open(LABEL).map_err(store_error)?,
-            bucket: wasi_store::open(LABEL).map_err(store_error)?,
+            store: SpinStore::new(Bucket(bucket)),
+            bucket_for_listing: None,
         })
     }
 
-    pub fn get<T: Record>(&self, key: &str) -> Result<Option<T>, KvError> {
-        match self.store.get(key).map_err(store_error)? {
-            None => Ok(None),
-            Some(bytes) => envelope::decode(&bytes)
-                .map(Some)
-                .map_err(|e| KvError::Corrupt {
-                    key: key.to_owned(),
-                    error: e.to_string(),
-                }),
-        }
+    /// The store as the workflows take it.
+    pub fn store(&self) -> &dyn Store {
+        &self.store
     }
 
-    pub fn put<T: Record>(&self, key: &str, value: &T) -> Result<(), KvError> {
+    pub fn get<T: Record>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        store::get_record(&self.store, key)
+    }
+
+    /// Writes one record (one write call).
+    pub fn put<T: Record>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         self.store
-            .set(key, &envelope::encode(value))
-            .map_err(store_error)
+            .set_many(&[(key.to_owned(), envelope::encode(value))])
     }
 
-    pub fn exists(&self, key: &str) -> Result<bool, KvError> {
-        self.store.exists(key).map_err(store_error)
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.store.delete_many(&[key.to_owned()])
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.store.delete(key).map_err(store_error)
-    }
-
-    /// Every key starting with `prefix`, sorted. Spin lists all keys of a store at once.
-    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, KvError> {
-        let mut keys: Vec<String> = self
-            .store
+    /// Every key starting with `prefix`, sorted: admin listings only (Spin lists every key).
+    pub fn keys_with_prefix(&mut self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if self.bucket_for_listing.is_none() {
+            self.bucket_for_listing = Some(
+                spin_sdk::key_value::Store::open(LABEL)
+                    .map_err(|e| StoreError::Unavailable(format!("{e:?}")))?,
+            );
+        }
+        let listing = self.bucket_for_listing.as_ref().expect("just opened");
+        let mut keys: Vec<String> = listing
             .get_keys()
-            .map_err(store_error)?
+            .map_err(|e| StoreError::Unavailable(format!("{e:?}")))?
             .into_iter()
             .filter(|k| k.starts_with(prefix))
             .collect();
@@ -102,43 +116,19 @@ impl Kv {
         Ok(keys)
     }
 
-    /// Every record under `prefix`, in key order; unreadable ones are logged and skipped so that
-    /// one bad value cannot block a whole listing.
-    pub fn records_with_prefix<T: Record>(&self, prefix: &str) -> Result<Vec<T>, KvError> {
+    /// Every record under `prefix`, in key order (admin listings); unreadable ones are
+    /// logged and skipped so that one bad value cannot block a listing.
+    pub fn records_with_prefix<T: Record>(&mut self, prefix: &str) -> Result<Vec<T>, StoreError> {
+        let keys = self.keys_with_prefix(prefix)?;
+        let values = self.store.get_many(&keys)?;
         let mut out = Vec::new();
-        for key in self.keys_with_prefix(prefix)? {
-            match self.get(&key) {
-                Ok(Some(record)) => out.push(record),
-                Ok(None) => {}
-                Err(KvError::Corrupt { key, error }) => {
-                    eprintln!(
-                        "{{\"level\":\"error\",\"msg\":\"skipping unreadable {key}: {error}\"}}"
-                    )
-                }
-                Err(e) => return Err(e),
+        for (key, value) in keys.iter().zip(values) {
+            let Some(bytes) = value else { continue };
+            match store::decode(key, &bytes) {
+                Ok(record) => out.push(record),
+                Err(e) => crate::log::error("skipping an unreadable record", &e.to_string()),
             }
         }
         Ok(out)
-    }
-
-    /// Adds one to the counter `key` atomically and returns the new value (1 the first time):
-    /// each of any number of racing callers gets a different value.
-    pub fn increment(&self, key: &str) -> Result<u64, KvError> {
-        self.add(key, 1)
-    }
-
-    /// Adds `delta` to the counter at `key` atomically and returns the new value: concurrent
-    /// callers adding 1 each see a different number; adding 0 reads the counter.
-    pub fn add(&self, key: &str, delta: i64) -> Result<u64, KvError> {
-        atomics::increment(&self.bucket, key, delta)
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .map_err(store_error)
-    }
-
-    /// Claims `key`: true for exactly one caller, however many race.
-    pub fn claim(&self, key: &str) -> Result<bool, KvError> {
-        atomics::increment(&self.bucket, key, 1)
-            .map(|n| n == 1)
-            .map_err(store_error)
     }
 }

@@ -1,21 +1,31 @@
 //! The edge every closeloop component shares: the few things that touch Spin.
 //!
-//! Components are thin shells around `closeloop-domain`; what they have in common with Spin
-//! lives here once: who is calling ([`access`]), reading requests with a size limit and answering them ([`http`]), calling
-//! providers and the next stage with timeouts ([`outbound`]), typed records in the key-value
-//! store with an atomic claim ([`kv`]), the change feed and the projector that keeps the
-//! metrics and the case index up to date ([`projection`]), a case's timeline without listing the store ([`timeline`]), variables ([`config`]), the clock and entropy
-//! ([`clock`]), and one structured log line per request ([`log`]).
+//! Components are thin shells around `closeloop-workflow` and `closeloop-domain`; what they
+//! have in common with Spin lives here once: who is calling ([`access`]), reading requests
+//! with a size limit and answering them ([`http`]), calling providers and the next stage with
+//! timeouts ([`outbound`], [`stage`]), the key-value store as the workflows' store and as
+//! typed records ([`kv`]), the workflows' environment and entry points ([`env`],
+//! [`workflow`]), variables ([`config`], [`providers`]), the clock and entropy ([`clock`]),
+//! one structured log line per request ([`log`]), dispatch's channels and admin views
+//! ([`channels`], [`directory`]), and the admin APIs of plain records no workflow touches:
+//! source connections ([`connections`]) and people (keys, the do-not-contact list, customers'
+//! data: [`people`]).
 
 pub mod access;
+pub mod channels;
 pub mod clock;
 pub mod config;
+pub mod connections;
+pub mod directory;
+pub mod env;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod outbound;
-pub mod projection;
+pub mod people;
+pub mod providers;
 pub mod stage;
-pub mod timeline;
+pub mod workflow;
 
 pub use closeloop_domain as domain;
+pub use closeloop_workflow as flow;

@@ -175,6 +175,20 @@ pub fn send_limited(
     })
 }
 
+/// GETs `url` with `headers`, reading at most `max_response` bytes of the answer: its status
+/// and body, or why there was none.
+pub fn get(
+    url: &str,
+    headers: &[(&'static str, String)],
+    timeout: Duration,
+    max_response: usize,
+) -> Result<(u16, Vec<u8>), String> {
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    send_limited(Method::Get, url, &headers, b"", timeout, max_response)
+        .map(|r| (r.status, r.body))
+        .map_err(|e| e.to_string())
+}
+
 /// POSTs a JSON body.
 pub fn post_json(
     url: &str,

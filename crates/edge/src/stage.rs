@@ -26,12 +26,14 @@ pub fn hand_over(
     base_variable: &str,
     default_base: &str,
     path: &str,
+    body: &serde_json::Value,
 ) -> Result<(u16, Vec<u8>), String> {
     let base = config::optional(base_variable).unwrap_or_else(|| default_base.to_owned());
     let token = internal_token().map_err(|p| p.detail)?;
     let url = format!("{}{path}", base.trim_end_matches('/'));
     let auth = format!("Bearer {token}");
-    outbound::post_json(&url, &[("authorization", &auth)], b"{}", HANDOVER_TIMEOUT)
+    let body = serde_json::to_vec(body).expect("JSON serializes");
+    outbound::post_json(&url, &[("authorization", &auth)], &body, HANDOVER_TIMEOUT)
         .map(|r| (r.status, r.body))
         .map_err(|e| e.to_string())
 }
@@ -43,8 +45,9 @@ pub fn hand_over_logged(
     base_variable: &str,
     default_base: &str,
     path: &str,
+    body: &serde_json::Value,
 ) {
-    match hand_over(base_variable, default_base, path) {
+    match hand_over(base_variable, default_base, path, body) {
         Ok((status, _)) if (200..300).contains(&status) => {}
         Ok((status, _)) => log::event(
             component,
@@ -57,14 +60,4 @@ pub fn hand_over_logged(
             serde_json::json!({"to": base_variable, "error": error}),
         ),
     }
-}
-
-/// Hands a stored notice to dispatch (logged; tick re-drives it if the hand-over fails).
-pub fn notify_dispatch(component: &'static str, notice_id: &str) {
-    hand_over_logged(
-        component,
-        "dispatch_url",
-        "http://dispatch.spin.internal",
-        &format!("/v1/internal/dispatch/notices/{notice_id}"),
-    );
 }

@@ -73,6 +73,10 @@ pub struct ChunkRef {
     pub open: usize,
     #[serde(default)]
     pub open_recovered: usize,
+    /// How many of its cases await their customer's answer: the follow-up sweep reads only
+    /// the chunks that hold some.
+    #[serde(default)]
+    pub awaiting: usize,
 }
 
 impl ChunkRef {
@@ -85,6 +89,11 @@ impl ChunkRef {
             len: chunk.entries.len(),
             open: open().count(),
             open_recovered: open().filter(|e| e.recovered).count(),
+            awaiting: chunk
+                .entries
+                .iter()
+                .filter(|e| e.state == CaseState::ResolvedAwaitingCustomer)
+                .count(),
         }
     }
 }
@@ -110,6 +119,11 @@ impl IndexRoot {
 
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
+    }
+
+    /// The chunks that hold cases awaiting their customer's answer, in order.
+    pub fn awaiting_chunks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.chunks.iter().filter(|c| c.awaiting > 0).map(|c| c.id)
     }
 
     /// The chunks that may hold open cases, in order: a chunk holds keys from its first on,
@@ -354,5 +368,27 @@ mod tests {
         let first_closed = listed.iter().position(|k| k.closed).unwrap();
         assert!(listed[..first_closed].iter().all(|k| !k.closed));
         assert!(listed[first_closed..].iter().all(|k| k.closed));
+    }
+
+    #[test]
+    fn the_root_names_the_chunks_holding_cases_that_await_their_customer() {
+        let mut edit = IndexEdit::new(IndexRoot::default());
+        let mut load = |_| Ok::<_, ()>(IndexChunk::default());
+        for i in 0..(MAX_CHUNK as i64 * 3) {
+            let mut e = entry(i, true);
+            if i == 5 {
+                e.state = CaseState::ResolvedAwaitingCustomer;
+            }
+            edit.insert(e, &mut load).unwrap();
+        }
+        let root = edit.root;
+        assert!(root.chunks.len() > 2);
+        let awaiting: Vec<u64> = root.awaiting_chunks().collect();
+        assert_eq!(
+            awaiting,
+            [root.chunks[0].id],
+            "only the first chunk holds one"
+        );
+        assert_eq!(root.chunks[0].awaiting, 1);
     }
 }

@@ -412,37 +412,6 @@ fn feedback_that_is_gone_counts_no_more() {
 }
 
 #[test]
-fn the_feed_waits_for_a_missing_change_then_skips_it() {
-    let now = t0();
-    let found = [(1, true), (2, false), (3, true)];
-    assert_eq!(foldable(&found, None, now), (Some(1), Some((2, now))));
-    let later = now + Duration::seconds(GAP_TIMEOUT_SECS - 1);
-    assert_eq!(
-        foldable(&found, Some((2, now)), later),
-        (Some(1), Some((2, now)))
-    );
-    let much_later = now + Duration::seconds(GAP_TIMEOUT_SECS);
-    assert_eq!(
-        foldable(&found, Some((2, now)), much_later),
-        (Some(3), None)
-    );
-    assert_eq!(foldable(&[(1, false)], None, now), (None, Some((1, now))));
-    let state = ProjectorState {
-        folded: 10,
-        ..Default::default()
-    };
-    assert_eq!(next_range(&state, 10), Next::UpToDate);
-    assert_eq!(next_range(&state, 11), Next::Fold { from: 11, to: 11 });
-    assert_eq!(
-        next_range(&state, 10_000),
-        Next::Fold {
-            from: 11,
-            to: 10 + MAX_BATCH
-        }
-    );
-}
-
-#[test]
 fn the_query_is_checked() {
     let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
     let q = MetricsQuery::parse("", today).unwrap();
@@ -467,26 +436,4 @@ fn the_query_is_checked() {
     // The longest period, and one day more.
     assert!(MetricsQuery::parse("from=2025-11-23&to=2026-11-23", today).is_ok());
     assert_eq!(pointers("from=2025-11-22&to=2026-11-23"), ["/query/from"]);
-}
-
-#[test]
-fn recent_folds_are_kept_then_handed_back_for_deletion() {
-    let mut state = ProjectorState::default();
-    let mut evicted = Vec::new();
-    for i in 0..(KEEP_FOLDS as u64 + 2) {
-        let fold = Fold {
-            claim: format!("c{i}"),
-            from: i * 10 + 1,
-            to: i * 10 + 10,
-        };
-        let (next, out) = state.after(fold, None, t0());
-        evicted.extend(out);
-        state = next;
-    }
-    assert_eq!(state.folded, (KEEP_FOLDS as u64 + 1) * 10 + 10);
-    assert_eq!(state.recent.len(), KEEP_FOLDS);
-    assert_eq!(
-        evicted.iter().map(|f| f.claim.as_str()).collect::<Vec<_>>(),
-        ["c0", "c1"]
-    );
 }

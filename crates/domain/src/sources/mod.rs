@@ -9,9 +9,10 @@
 //! 2. parses it leniently into a [`SourceResponse`] (unknown fields ignored), or, for
 //!    platforms whose webhooks carry only ids (SurveyMonkey, Qualtrics), into a
 //!    [`FetchRequest`] that the component sends with the connection's API credentials;
-//! 3. maps it with the connection's [`Mapping`] ([`response::to_feedback`]) and stores it as an
-//!    append-only [`SourceEvent`]; the feedback is the [`merge`] of every event of the same
-//!    response, so a comment that arrives after the score updates one feedback.
+//! 3. maps it with the connection's [`Mapping`] ([`response::to_feedback`]) into a
+//!    [`SourceEvent`]; the feedback is the [`merge`] of every event of the same response, so a
+//!    comment that arrives after the score updates one feedback. Fetching is [`fetch`]; keeping
+//!    the events and the feedback is the fold's (`closeloop_workflow::fold::sources`).
 //!
 //! Adapters: [`typeform`], [`delighted`], [`formbricks`], [`tally`], [`surveymonkey`],
 //! [`qualtrics`], [`jotform`], [`asknicely`], [`google_forms`].
@@ -19,6 +20,7 @@
 pub mod asknicely;
 pub mod connection;
 pub mod delighted;
+pub mod fetch;
 pub mod formbricks;
 pub mod google_forms;
 pub mod jotform;
@@ -33,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Timestamp;
-use crate::feedback::Feedback;
+use crate::feedback::{Feedback, SourcedFeedback};
 use crate::problem::{Problem, ProblemKind};
 
 pub use connection::Connection;
@@ -309,7 +311,7 @@ pub(crate) fn time(s: Option<&str>) -> Option<Timestamp> {
         })
 }
 
-/// One event of a response, as stored (append-only, one key per platform event).
+/// One event of a response: the response as this event alone tells it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceEvent {
     pub connection_id: String,
@@ -320,24 +322,48 @@ pub struct SourceEvent {
     pub feedback: Feedback,
 }
 
-impl crate::envelope::Record for SourceEvent {
-    const SCHEMA: &'static str = "source-event/1";
+impl SourceEvent {
+    /// The event `r` delivered through connection `c`, mapped (`mapped`) and received at
+    /// `now`. Its feedback id is derived as canonical feedback's is; the fold keeps the id of
+    /// the feedback the response already has, if any.
+    pub fn new(
+        c: &Connection,
+        r: &SourceResponse,
+        mapped: SourcedFeedback,
+        now: Timestamp,
+    ) -> Self {
+        let id =
+            crate::feedback::derived_id(mapped.submitted_at, &mapped.source, &mapped.external_id);
+        SourceEvent {
+            connection_id: c.id.clone(),
+            event_id: r.event_id.clone(),
+            sequence: r.sequence,
+            received_at: now,
+            feedback: mapped.into_feedback(id, now),
+        }
+    }
 }
 
 impl crate::envelope::Record for Connection {
     const SCHEMA: &'static str = "connection/1";
 }
 
-/// The feedback of a response: its first event, updated by each later one in order (a later
+/// The feedback of a response: `base` (the feedback as sent canonically before the first
+/// event, if it was) or else its first event, updated by each later event in order (a later
 /// event's score, comment and customer details replace earlier ones when it has them).
-/// Every writer computes the same result from the same events, so racing deliveries agree.
-pub fn merge(events: &[SourceEvent]) -> Option<Feedback> {
+/// The result depends on the set of events, not on the order they arrived in.
+pub fn merge(base: Option<&Feedback>, events: &[SourceEvent]) -> Option<Feedback> {
     let mut sorted: Vec<&SourceEvent> = events.iter().collect();
     sorted.sort_by(|a, b| {
         (a.sequence, a.received_at, &a.event_id).cmp(&(b.sequence, b.received_at, &b.event_id))
     });
-    let (first, rest) = sorted.split_first()?;
-    let mut f = first.feedback.clone();
+    let (mut f, rest) = match base {
+        Some(base) => (base.clone(), sorted.as_slice()),
+        None => {
+            let (first, rest) = sorted.split_first()?;
+            (first.feedback.clone(), rest)
+        }
+    };
     for e in rest {
         let n = &e.feedback;
         f.score = n.score.or(f.score);

@@ -172,9 +172,9 @@ fn delighted_documented_payloads_merge_into_one_feedback() {
         "the created event has no comment yet"
     );
     // Whatever order they arrive in, the merge is the same.
-    let forward = merge(&events).unwrap();
+    let forward = merge(None, &events).unwrap();
     events.reverse();
-    assert_eq!(merge(&events).unwrap(), forward);
+    assert_eq!(merge(None, &events).unwrap(), forward);
     assert_eq!(
         forward.score.map(|s| (s.kind, s.value)),
         Some((ScoreKind::Nps, 2))
@@ -193,6 +193,39 @@ fn delighted_documented_payloads_merge_into_one_feedback() {
         forward.submitted_at,
         chrono::DateTime::from_timestamp(1_795_426_200, 0).unwrap()
     );
+}
+
+#[test]
+fn events_update_feedback_sent_canonically_before_them() {
+    let c = connection(Platform::Delighted, json!({}));
+    let body = fixture!("delighted-updated.json");
+    let Parsed::Response(r) = deliver(&c, &signed(Platform::Delighted, body, now()), body).unwrap()
+    else {
+        panic!("a response")
+    };
+    let mapped = response::to_feedback(&r, &c.mapping, &c.source, now()).unwrap();
+    let event = SourceEvent::new(&c, &r, mapped, now());
+    assert_eq!(
+        event.feedback.id,
+        crate::feedback::derived_id(event.feedback.submitted_at, "delighted", "5435"),
+        "derived as canonical feedback's id is"
+    );
+    let mut base = event.feedback.clone();
+    base.id = "canonical".into();
+    base.received_at = now() - chrono::Duration::hours(1);
+    base.comment = Some("posted first".into());
+    base.score = None;
+    let merged = merge(Some(&base), std::slice::from_ref(&event)).unwrap();
+    assert_eq!(merged.id, "canonical", "the base keeps its identity");
+    assert_eq!(merged.received_at, base.received_at);
+    assert_eq!(
+        merged.comment.as_deref(),
+        Some("Implementation took far too long"),
+        "the event updates it"
+    );
+    assert_eq!(merged.score, event.feedback.score);
+    assert_eq!(merge(Some(&base), &[]).unwrap(), base);
+    assert_eq!(merge(None, &[]), None);
 }
 
 #[test]

@@ -1,89 +1,39 @@
-//! From a delivery to the provider request: what to say, where, with which credentials.
+//! From a delivery to the provider request: what to say, where, with which credentials; and
+//! the [`Courier`] dispatch's outbox sends through.
 //!
 //! Endpoints are resolved at send time (from the directory or the variables), so a delivery
 //! record never holds a URL, key, address or phone number; the request built here lives only
 //! for the call.
 
-use closeloop_edge::config;
-use closeloop_edge::domain::case::{Case, CaseState};
-use closeloop_edge::domain::delivery::{
-    AttemptError, Channel, ConfiguredChannels, Delivery, Target,
-};
-use closeloop_edge::domain::dispatch::directory::{Endpoint, Team, Templates};
-use closeloop_edge::domain::dispatch::providers::{
-    self, EmailProvider, Provider, ProviderRequest, Twilio,
-};
-use closeloop_edge::domain::dispatch::render::{self, Alert};
-use closeloop_edge::domain::dispatch::signing::WebhookSecret;
-use closeloop_edge::domain::dispatch::{escalation, store};
-use closeloop_edge::domain::feedback::Feedback;
-use closeloop_edge::domain::message::{self, MessageContext};
-use closeloop_edge::domain::notice::{Notice, NoticeKind};
-use closeloop_edge::domain::{Timestamp, keys};
-use closeloop_edge::kv::{Kv, KvError};
+use std::time::Duration;
 
-const POSTMARK_API: &str = "https://api.postmarkapp.com";
-const RESEND_API: &str = "https://api.resend.com";
-const TWILIO_API: &str = "https://api.twilio.com";
+use closeloop_domain::case::{Case, CaseState};
+use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Target};
+use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
+use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
+use closeloop_domain::dispatch::render::{self, Alert};
+use closeloop_domain::dispatch::signing::WebhookSecret;
+use closeloop_domain::dispatch::{escalation, store};
+use closeloop_domain::feedback::Feedback;
+use closeloop_domain::message::{self, MessageContext};
+use closeloop_domain::notice::{Notice, NoticeKind};
+use closeloop_domain::{Timestamp, keys};
+use closeloop_workflow::attempt::Outcome;
+use closeloop_workflow::outbox_tick;
+use closeloop_workflow::store::StoreError;
+use serde_json::json;
+use spin_sdk::http::Method;
+
+use crate::kv::Kv;
+use crate::outbound::{self, OutboundError};
+use crate::providers::{email_provider, twilio};
+use crate::{clock, config, log};
+
 const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com";
 
-/// Which channels the variables configure.
-pub fn configured() -> ConfiguredChannels {
-    let on = |name: &str| config::optional(name).is_some();
-    ConfiguredChannels {
-        slack: on("slack_webhook_url"),
-        webhook: on("alert_webhook_url"),
-        customer_webhook: on("customer_webhook_url"),
-        teams: on("teams_webhook_url"),
-        pagerduty: on("pagerduty_routing_key"),
-        email: email_provider().is_some(),
-        sms: twilio().is_some(),
-        ops: on("ops_slack_webhook_url"),
-    }
-}
-
-/// The email provider named by `email_provider`, if it is fully configured.
-pub fn email_provider() -> Option<EmailProvider> {
-    let from = config::optional("email_from")?;
-    match config::optional("email_provider")?.as_str() {
-        "postmark" => Some(EmailProvider::Postmark {
-            api_url: config::optional("postmark_api_url").unwrap_or_else(|| POSTMARK_API.into()),
-            server_token: config::optional("postmark_server_token")?,
-            from,
-        }),
-        "resend" => Some(EmailProvider::Resend {
-            api_url: config::optional("resend_api_url").unwrap_or_else(|| RESEND_API.into()),
-            api_key: config::optional("resend_api_key")?,
-            from,
-        }),
-        _ => None,
-    }
-}
-
-pub fn twilio() -> Option<Twilio> {
-    Some(Twilio {
-        api_url: config::optional("twilio_api_url").unwrap_or_else(|| TWILIO_API.into()),
-        account_sid: config::optional("twilio_account_sid")?,
-        auth_token: config::optional("twilio_auth_token")?,
-        from: config::optional("twilio_from")?,
-    })
-}
-
 /// The directory team a case belongs to, if it is in the directory.
-pub fn team_of(kv: &Kv, case: &Case) -> Result<Option<Team>, KvError> {
-    let id = if case.triage.routing.team.is_empty() {
-        &case.triage.team
-    } else {
-        &case.triage.routing.team
-    };
-    kv.get::<Team>(&store::team(id))
-}
-
-fn team_id(target: &Target) -> Option<&str> {
-    match target {
-        Target::Team { team } | Target::Member { team, .. } => Some(team),
-        _ => None,
-    }
+fn team_of(kv: &Kv, case: &Case) -> Result<Option<Team>, StoreError> {
+    kv.get::<Team>(&store::case_team(case))
 }
 
 /// The endpoint a directory target has on `channel`.
@@ -92,8 +42,8 @@ fn directory_endpoint(
     target: &Target,
     channel: Channel,
 ) -> Result<Endpoint, AttemptError> {
-    let team = team_id(target)
-        .map(|t| kv.get::<Team>(&store::team(t)))
+    let team = store::target_team(target)
+        .map(|key| kv.get::<Team>(&key))
         .transpose()
         .map_err(|e| AttemptError::Connection(e.to_string()))?
         .flatten()
@@ -186,17 +136,17 @@ fn destination(
 }
 
 /// Everything a message is rendered from, loaded from the store.
-pub struct Loaded {
-    pub notice: Notice,
-    pub case: Option<Case>,
-    pub feedback: Option<Feedback>,
+struct Loaded {
+    notice: Notice,
+    case: Option<Case>,
+    feedback: Option<Feedback>,
 }
 
-fn load_error(e: KvError) -> AttemptError {
+fn load_error(e: StoreError) -> AttemptError {
     AttemptError::Connection(e.to_string())
 }
 
-pub fn load(kv: &Kv, delivery: &Delivery) -> Result<Loaded, AttemptError> {
+fn load(kv: &Kv, delivery: &Delivery) -> Result<Loaded, AttemptError> {
     let missing =
         |what: &str| AttemptError::Connection(format!("{what} of the delivery is missing"));
     let notice = kv
@@ -226,7 +176,7 @@ pub fn load(kv: &Kv, delivery: &Delivery) -> Result<Loaded, AttemptError> {
 }
 
 /// Why a message is no longer wanted, if it is not.
-pub fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
+fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
     let case = loaded.case.as_ref()?;
     match loaded.notice.kind {
         kind if kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer => {
@@ -300,7 +250,7 @@ fn alert(kv: &Kv, loaded: &Loaded, base_url: &str, templates: &Templates) -> Ale
 }
 
 /// The provider request for `delivery`, and which provider reads the answer.
-pub fn request(
+fn request(
     kv: &Kv,
     delivery: &Delivery,
     loaded: &Loaded,
@@ -380,4 +330,55 @@ pub fn request(
         }
         _ => return Err(AttemptError::NotConfigured),
     })
+}
+
+/// Renders and sends one delivery.
+pub fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
+    let loaded = load(kv, delivery)?;
+    if let Some(obsolete) = obsolete(&loaded) {
+        return Err(obsolete);
+    }
+    let now = clock::now();
+    let (provider, request) = request(kv, delivery, &loaded, now)?;
+    let timeout = Duration::from_millis(config::number("delivery_timeout_ms", delivery::DEFAULT_TIMEOUT_MS));
+    let headers: Vec<(&str, &str)> = request
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    match outbound::send(Method::Post, &request.url, &headers, &request.body, timeout) {
+        Ok(response) => providers::classify(
+            provider,
+            response.status,
+            response
+                .header("retry-after")
+                .and_then(|v| delivery::parse_retry_after(v, now)),
+            &response.body,
+        ),
+        Err(OutboundError::Timeout) => Err(AttemptError::Timeout),
+        Err(e) => Err(AttemptError::Connection(e.to_string())),
+    }
+}
+
+/// Dispatch's providers, for the outbox: sends with [`send`] and logs every attempt.
+pub struct Courier<'a> {
+    pub kv: &'a Kv,
+    pub component: &'static str,
+}
+
+impl outbox_tick::Courier for Courier<'_> {
+    fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
+        send(self.kv, delivery)
+    }
+
+    fn attempted(&self, id: &str, outcome: &Result<Outcome, StoreError>) {
+        let fields = match outcome {
+            Ok(Outcome::Recorded(d)) => json!({"delivery_id": d.id,
+                "channel": d.channel.as_str(), "to": d.to.key(), "attempt": d.attempts,
+                "status": d.status, "error": d.last_error}),
+            Ok(other) => json!({"delivery_id": id, "outcome": format!("{other:?}")}),
+            Err(e) => json!({"delivery_id": id, "error": e.to_string()}),
+        };
+        log::event(self.component, "delivery attempt", fields);
+    }
 }

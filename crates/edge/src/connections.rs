@@ -1,24 +1,28 @@
-//! `/v1/admin/connections`: create, list, read, rotate, re-map and delete source connections.
+//! `/v1/admin/connections` (served by ingest): create, list, read, rotate, re-map and delete
+//! source connections.
 //!
-//! For the admin role (a personal admin key or the bootstrap `admin_token`). Connections live in the key-value store, so a new one
-//! takes its first webhook at once. Secrets go in and never come out: every answer is a
-//! [`ConnectionView`](closeloop_edge::domain::sources::connection::ConnectionView), which
-//! shows fingerprints only, and the log names the connection, never its settings.
+//! For the admin role (a personal admin key or the bootstrap `admin_token`). Connections live
+//! in the key-value store, written by this API alone (not by the fold: no workflow changes
+//! them), so a new one takes its first webhook at once. Secrets go in and never come out:
+//! every answer is a [`ConnectionView`](closeloop_domain::sources::connection::ConnectionView),
+//! which shows fingerprints only, and the log names the connection, never its settings. What
+//! a valid connection is, is the domain's (`closeloop_domain::sources::connection`).
 
-use closeloop_edge::access::authenticate;
-use closeloop_edge::domain::access::Role;
-use closeloop_edge::domain::keys;
-use closeloop_edge::domain::problem::{Problem, ProblemKind};
-use closeloop_edge::domain::sources::Connection;
-use closeloop_edge::domain::sources::connection::{
+use closeloop_domain::access::Role;
+use closeloop_domain::keys;
+use closeloop_domain::problem::{Problem, ProblemKind};
+use closeloop_domain::sources::Connection;
+use closeloop_domain::sources::connection::{
     ConnectionInput, MAX_ADMIN_BODY_BYTES, MappingInput, RotateInput, check_room,
 };
-use closeloop_edge::http::{self, Handled, Incoming, Reply};
-use closeloop_edge::kv::Kv;
-use closeloop_edge::log::RequestLog;
-use closeloop_edge::{clock, config};
 use serde_json::json;
 use spin_sdk::http::Method;
+
+use crate::access::authenticate;
+use crate::http::{self, Handled, Incoming, Reply};
+use crate::kv::Kv;
+use crate::log::RequestLog;
+use crate::{clock, config};
 
 pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Handled, Problem> {
     let route = match rest {
@@ -29,14 +33,9 @@ pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Hand
         _ => return Err(http::not_found(&req.path)),
     };
     log.route(route);
-    let kv = Kv::open()?;
+    let mut kv = Kv::open()?;
     authenticate(req, &kv)?.require(Role::Admin, "the source connections API")?;
-    if req.body.len() > MAX_ADMIN_BODY_BYTES {
-        return Err(Problem::new(
-            ProblemKind::PayloadTooLarge,
-            format!("the body must be at most {MAX_ADMIN_BODY_BYTES} bytes"),
-        ));
-    }
+    req.require_body_at_most(MAX_ADMIN_BODY_BYTES)?;
     let base = config::public_base_url();
     let now = clock::now();
     let view = |status: u16, c: &Connection| -> Result<Handled, Problem> {
@@ -99,11 +98,12 @@ pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Hand
     }
 }
 
-fn load(kv: &Kv, id: &str) -> Result<Connection, Problem> {
+/// The connection `id`: 404 when there is none.
+pub fn load(kv: &Kv, id: &str) -> Result<Connection, Problem> {
     kv.get::<Connection>(&keys::connection(id))?.ok_or_else(|| {
         Problem::new(
             ProblemKind::NotFound,
-            format!("there is no source connection {id}"),
+            format!("there is no source connection {id}; create one with the admin API"),
         )
     })
 }
