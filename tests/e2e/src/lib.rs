@@ -1,8 +1,15 @@
-//! Support for closeloop's end-to-end tests: the whole app on the test host, with mock
+//! Support for closeloop's end-to-end tests: the whole app on either runtime, with mock
 //! receivers standing in for Slack, the alert webhook and the customer-messaging gateway.
 //!
-//! Every address is on 127.0.0.1. The app's wall clock is a [`TestClock`] the tests move, so
-//! retries, backoff and link expiry are tested without waiting.
+//! A test runs the app on the test host (in process, [`Runtime::Host`]) or on the real Spin
+//! 4.0.2 CLI (`spin up` as a child process, [`Runtime::Spin`]), the reference the host is held
+//! to. [`on_host_and_spin!`] makes one test of each; a test that needs what only the host has
+//! (the movable clock, the store's listing counter) says so with [`on_host_only!`]. Where
+//! `spin` is missing the Spin variants are skipped with a message, except under `CI`.
+//!
+//! Every address is on 127.0.0.1. On the host the app's wall clock is a [`TestClock`] the
+//! tests move ([`Closeloop::clock`]), so retries, backoff and link expiry are tested without
+//! waiting; a Spin process reads the real clock.
 
 pub mod client;
 pub mod mock;
@@ -10,11 +17,11 @@ pub mod mock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 pub use spin_test_host::TestClock;
-use spin_test_host::{AppOptions, RunningApp};
+use spin_test_host::{AppOptions, KvHandle, RunningApp, SpinApp, SpinCli, SpinOptions};
 
 use client::{Response, request};
 use mock::MockReceiver;
@@ -26,119 +33,356 @@ pub const INTERNAL_TOKEN: &str = "internal-token-for-tests";
 pub const LINK_KEY: &str = "link-signing-key-for-tests-0123456789";
 /// The provider timeout the app runs with in tests: short, so a hung mock fails fast.
 pub const DELIVERY_TIMEOUT_MS: u64 = 1_000;
+/// How long the app may take to finish the work that follows a response ([`Closeloop::settle`],
+/// [`Closeloop::wait_for_state`]): generous, because on Spin every write is a synced SQLite
+/// transaction on a machine other builds share.
+pub const SETTLE_WITHIN: Duration = Duration::from_secs(30);
+/// Spin's default store file, in its state directory.
+const SQLITE_FILE: &str = "sqlite_key_value.db";
+/// How often the store is polled while waiting.
+const POLL_EVERY: Duration = Duration::from_millis(25);
 
 /// The repository's spin.toml.
 pub fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
 }
 
-/// closeloop running on the test host with its three mock receivers.
+/// Where a test runs the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// `spin-test-host`, in this process.
+    Host,
+    /// The real `spin up`, a child process.
+    Spin,
+}
+
+impl Runtime {
+    /// Whether the app can run on this runtime here: always on the host; on Spin when the CLI
+    /// is installed (else a SKIPPED message, or a failure under `CI`).
+    pub fn available(self) -> bool {
+        match self {
+            Runtime::Host => true,
+            Runtime::Spin => SpinCli::find_or_skip().is_some(),
+        }
+    }
+}
+
+/// Makes two tests of `async fn $name(rt: Runtime)`: `$name::on_host` and `$name::on_spin`
+/// (skipped where `spin` is missing). Extra arguments go to `#[tokio::test(...)]`:
+/// `on_host_and_spin!(name, flavor = "multi_thread", worker_threads = 4);`.
+#[macro_export]
+macro_rules! on_host_and_spin {
+    ($name:ident $(, $($tokio:tt)+)?) => {
+        mod $name {
+            #[tokio::test$(($($tokio)+))?]
+            async fn on_host() {
+                super::$name($crate::Runtime::Host).await
+            }
+
+            #[tokio::test$(($($tokio)+))?]
+            async fn on_spin() {
+                if $crate::Runtime::Spin.available() {
+                    super::$name($crate::Runtime::Spin).await
+                }
+            }
+        }
+    };
+}
+
+/// Makes one test of `async fn $name()` on the host only, `$name::on_host_only`, saying why
+/// (`"needs the movable clock"`: a Spin process reads the real clock); the test starts the app
+/// on `Runtime::Host`. Extra arguments go to `#[tokio::test(...)]` as in [`on_host_and_spin!`].
+#[macro_export]
+macro_rules! on_host_only {
+    ($name:ident, $why:literal $(, $($tokio:tt)+)?) => {
+        #[doc = $why]
+        mod $name {
+            #[tokio::test$(($($tokio)+))?]
+            async fn on_host_only() {
+                super::$name().await
+            }
+        }
+    };
+}
+
+/// The app on one runtime.
+pub enum App {
+    Host(RunningApp),
+    Spin(Box<SpinApp>),
+}
+
+impl App {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        match self {
+            App::Host(app) => app.base_url(),
+            App::Spin(app) => app.base_url(),
+        }
+    }
+
+    /// Seeds and inspects the store `label` (on Spin, opened on its file or server).
+    pub fn kv(&self, label: &str) -> KvHandle {
+        match self {
+            App::Host(app) => app.kv(label),
+            App::Spin(app) => app.kv(label),
+        }
+    }
+
+    /// The component's stderr so far.
+    pub fn component_log(&self, component: &str) -> String {
+        match self {
+            App::Host(app) => app.component_log(component),
+            App::Spin(app) => app.component_log(component),
+        }
+    }
+
+    /// Stops the app (on Spin, kills the run).
+    pub async fn shutdown(self) {
+        match self {
+            App::Host(app) => app.shutdown().await,
+            App::Spin(app) => drop(app),
+        }
+    }
+}
+
+/// How a test starts the app, on either runtime.
+pub struct Options {
+    variables: BTreeMap<String, String>,
+    own_url_variables: Vec<String>,
+    sqlite: bool,
+}
+
+impl Options {
+    /// Sets an application variable.
+    pub fn variable(mut self, name: &str, value: &str) -> Self {
+        self.variables.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Sets the variable `name` to the app's own URL (`http://127.0.0.1:<port>`).
+    pub fn own_url(mut self, name: &str) -> Self {
+        self.own_url_variables.push(name.to_owned());
+        self
+    }
+
+    /// Keeps the store in a SQLite file, whose real I/O lets racing requests overlap as they
+    /// do under `spin up`, instead of the host's in-memory store. Spin's default store is
+    /// always its SQLite file.
+    pub fn on_sqlite(mut self) -> Self {
+        self.sqlite = true;
+        self
+    }
+}
+
+/// A directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "closeloop-e2e-{tag}-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// closeloop running with its three mock receivers.
 pub struct Closeloop {
-    pub app: RunningApp,
-    pub clock: TestClock,
+    pub app: App,
+    clock: Option<TestClock>,
     pub slack: Arc<MockReceiver>,
     pub webhook: Arc<MockReceiver>,
     pub customer: Arc<MockReceiver>,
+    scratch: Option<Scratch>,
 }
 
-impl Closeloop {
-    /// Builds the components (once per test binary) and starts the app on an in-memory store.
-    pub async fn start() -> Closeloop {
-        Self::start_with(|o| o).await
-    }
+async fn mocks() -> [Arc<MockReceiver>; 3] {
+    [
+        MockReceiver::start().await,
+        MockReceiver::start().await,
+        MockReceiver::start().await,
+    ]
+    .map(Arc::new)
+}
 
-    /// Like [`Closeloop::start`], with extra options (variables, say).
-    pub async fn start_with(extra: impl FnOnce(AppOptions) -> AppOptions) -> Closeloop {
-        let clock = TestClock::at(SystemTime::now());
-        let mocks = [
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-        ]
-        .map(Arc::new);
-        Self::launch(clock, mocks, |o| extra(o.key_value_in_memory())).await
-    }
-
-    /// Like [`Closeloop::start`], on a SQLite store file at `path`: Spin's default backend,
-    /// whose real I/O lets racing requests overlap as they do under `spin up`.
-    pub async fn start_on_sqlite(path: &Path) -> Closeloop {
-        let clock = TestClock::at(SystemTime::now());
-        let mocks = [
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-        ]
-        .map(Arc::new);
-        let path = path.to_owned();
-        Self::launch(clock, mocks, move |o| o.sqlite_path(path)).await
-    }
-
-    /// `n` replicas of the app, each on a host of its own, sharing what replicas behind one
-    /// load balancer share: the key-value store that `runtime_config` names (Redis, say), the
-    /// providers (the same mock receivers) and the wall clock. `extra` adds options per replica.
-    pub async fn start_replicas(
-        n: usize,
-        runtime_config: &Path,
-        extra: impl Fn(usize, AppOptions) -> AppOptions,
-    ) -> Vec<Closeloop> {
-        let clock = TestClock::at(SystemTime::now());
-        let mocks = [
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-            MockReceiver::start().await,
-        ]
-        .map(Arc::new);
-        let mut replicas = Vec::with_capacity(n);
-        for i in 0..n {
-            replicas.push(
-                Self::launch(clock.clone(), mocks.clone(), |o| {
-                    extra(i, o.runtime_config_file(runtime_config))
-                })
-                .await,
-            );
-        }
-        replicas
-    }
-
-    async fn launch(
-        clock: TestClock,
-        [slack, webhook, customer]: [Arc<MockReceiver>; 3],
-        options: impl FnOnce(AppOptions) -> AppOptions,
-    ) -> Closeloop {
-        let manifest = manifest();
-        tokio::task::spawn_blocking({
-            let manifest = manifest.clone();
-            move || spin_test_host::build_components(&manifest)
-        })
+/// Runs every component's build command once per test binary.
+async fn build() {
+    tokio::task::spawn_blocking(|| spin_test_host::build_components(&manifest()))
         .await
         .expect("build task")
         .expect("the components build");
-        let defaults = AppOptions::new(&manifest)
-            .clock(clock.clone())
-            .variable("internal_token", INTERNAL_TOKEN)
-            .variable("agent_token", AGENT_TOKEN)
-            .variable("admin_token", ADMIN_TOKEN)
-            .variable("tick_token", TICK_TOKEN)
-            .variable("link_signing_key", LINK_KEY)
-            .variable("slack_webhook_url", &slack.url("/services/T000/B000/XXXX"))
-            .variable("alert_webhook_url", &webhook.url("/alerts"))
-            .variable("customer_webhook_url", &customer.url("/messages"))
-            .variable("dispatch_allowed_hosts", "http://127.0.0.1:*")
-            .variable("delivery_timeout_ms", &DELIVERY_TIMEOUT_MS.to_string())
-            .variable("public_base_url", "http://closeloop.test")
-            // Survey platforms' APIs are mocked on loopback.
-            .variable("surveymonkey_api_hosts", "http://127.0.0.1:*")
-            .variable("qualtrics_api_hosts", "http://127.0.0.1:*");
-        let app = spin_test_host::start(options(defaults))
+}
+
+/// The variables every test runs with: test secrets, and every provider on its mock.
+fn test_variables([slack, webhook, customer]: &[Arc<MockReceiver>; 3]) -> BTreeMap<String, String> {
+    [
+        ("internal_token", INTERNAL_TOKEN.to_owned()),
+        ("agent_token", AGENT_TOKEN.to_owned()),
+        ("admin_token", ADMIN_TOKEN.to_owned()),
+        ("tick_token", TICK_TOKEN.to_owned()),
+        ("link_signing_key", LINK_KEY.to_owned()),
+        ("slack_webhook_url", slack.url("/services/T000/B000/XXXX")),
+        ("alert_webhook_url", webhook.url("/alerts")),
+        ("customer_webhook_url", customer.url("/messages")),
+        ("dispatch_allowed_hosts", "http://127.0.0.1:*".to_owned()),
+        ("delivery_timeout_ms", DELIVERY_TIMEOUT_MS.to_string()),
+        ("public_base_url", "http://closeloop.test".to_owned()),
+        // Survey platforms' APIs are mocked on loopback.
+        ("surveymonkey_api_hosts", "http://127.0.0.1:*".to_owned()),
+        ("qualtrics_api_hosts", "http://127.0.0.1:*".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+impl Closeloop {
+    /// Builds the components (once per test binary) and starts the app on `rt`: on the host
+    /// on an in-memory store, on Spin on its default SQLite store in a state dir of its own.
+    pub async fn start(rt: Runtime) -> Closeloop {
+        Self::start_with(rt, |o| o).await
+    }
+
+    /// Like [`Closeloop::start`], with extra options (variables, say).
+    pub async fn start_with(rt: Runtime, extra: impl FnOnce(Options) -> Options) -> Closeloop {
+        Self::try_start_with(rt, extra)
             .await
-            .expect("the app starts");
-        Closeloop {
+            .unwrap_or_else(|e| panic!("the app starts on {rt:?}: {e:#}"))
+    }
+
+    /// Like [`Closeloop::start_with`], answering why the app did not start.
+    pub async fn try_start_with(
+        rt: Runtime,
+        extra: impl FnOnce(Options) -> Options,
+    ) -> anyhow::Result<Closeloop> {
+        build().await;
+        let mocks = mocks().await;
+        let variables = test_variables(&mocks);
+        let [slack, webhook, customer] = mocks;
+        let options = extra(Options {
+            variables,
+            own_url_variables: Vec::new(),
+            sqlite: false,
+        });
+        let (app, clock, scratch) = match rt {
+            Runtime::Host => {
+                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let own_url = format!("http://{}", listener.local_addr()?);
+                let clock = TestClock::at(SystemTime::now());
+                let mut host = AppOptions::new(manifest())
+                    .clock(clock.clone())
+                    .listener(listener);
+                for (name, value) in &options.variables {
+                    host = host.variable(name, value);
+                }
+                for name in &options.own_url_variables {
+                    host = host.variable(name, &own_url);
+                }
+                let scratch = options.sqlite.then(|| Scratch::new("sqlite"));
+                host = match &scratch {
+                    Some(dir) => host.sqlite_path(dir.0.join(SQLITE_FILE)),
+                    None => host.key_value_in_memory(),
+                };
+                let app = spin_test_host::start(host).await?;
+                (App::Host(app), Some(clock), scratch)
+            }
+            Runtime::Spin => {
+                let cli = SpinCli::find()?;
+                let mut spin = SpinOptions::new(manifest());
+                for (name, value) in &options.variables {
+                    spin = spin.variable(name, value);
+                }
+                for name in &options.own_url_variables {
+                    spin = spin.own_url_variable(name);
+                }
+                let app = tokio::task::spawn_blocking(move || cli.up(spin)).await??;
+                (App::Spin(Box::new(app)), None, None)
+            }
+        };
+        Ok(Closeloop {
             app,
             clock,
             slack,
             webhook,
             customer,
+            scratch,
+        })
+    }
+
+    /// `n` replicas of the app on the host, each on a host of its own, sharing what replicas
+    /// behind one load balancer share: the key-value store that `runtime_config` names (Redis,
+    /// say), the providers (the same mock receivers) and the wall clock. `extra` adds options
+    /// per replica.
+    pub async fn start_replicas(
+        n: usize,
+        runtime_config: &Path,
+        extra: impl Fn(usize, AppOptions) -> AppOptions,
+    ) -> Vec<Closeloop> {
+        build().await;
+        let clock = TestClock::at(SystemTime::now());
+        let mocks = mocks().await;
+        let variables = test_variables(&mocks);
+        let mut replicas = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut options = AppOptions::new(manifest())
+                .clock(clock.clone())
+                .runtime_config_file(runtime_config);
+            for (name, value) in &variables {
+                options = options.variable(name, value);
+            }
+            let app = spin_test_host::start(extra(i, options))
+                .await
+                .expect("the replica starts");
+            let [slack, webhook, customer] = mocks.clone();
+            replicas.push(Closeloop {
+                app: App::Host(app),
+                clock: Some(clock.clone()),
+                slack,
+                webhook,
+                customer,
+                scratch: None,
+            });
         }
+        replicas
+    }
+
+    /// The app's movable wall clock.
+    ///
+    /// # Panics
+    /// On Spin, which reads the real clock: a test that moves time runs on the host only
+    /// ([`on_host_only!`], "needs the movable clock").
+    pub fn clock(&self) -> &TestClock {
+        self.clock.as_ref().unwrap_or_else(|| {
+            panic!("only the test host has a movable clock: mark this test on_host_only!(name, \"needs the movable clock\")")
+        })
+    }
+
+    /// The SQLite file of the app's store, if it has one (on the host only with
+    /// [`Options::on_sqlite`]).
+    pub fn store_file(&self) -> Option<PathBuf> {
+        match &self.app {
+            App::Host(_) => self.scratch.as_ref().map(|dir| dir.0.join(SQLITE_FILE)),
+            App::Spin(app) => Some(app.state_dir().join(SQLITE_FILE)),
+        }
+    }
+
+    /// The time the app reads now.
+    pub fn now(&self) -> SystemTime {
+        self.clock
+            .as_ref()
+            .map_or_else(SystemTime::now, TestClock::now)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -262,12 +506,13 @@ impl Closeloop {
 
     /// Polls until the case's state is `state` (work after a response is asynchronous).
     pub async fn wait_for_state(&self, id: &str, state: &str) -> Value {
-        for _ in 0..200 {
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        while Instant::now() < deadline {
             let view = self.case(id).await;
             if view["case"]["state"] == state {
                 return view;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(POLL_EVERY).await;
         }
         panic!("case {id} never reached {state}: {}", self.case(id).await);
     }
@@ -290,58 +535,58 @@ impl Closeloop {
             .collect()
     }
 
-    /// How many changes the projector has still to fold (metrics and the case index).
-    pub fn projection_behind(&self) -> u64 {
+    /// How many commands the log has taken but not folded yet (each fold also brings the
+    /// metrics and the case index up to date).
+    pub fn log_behind(&self) -> u64 {
         let kv = self.app.kv("default");
         // A counter is 8 little-endian bytes on SQLite and in memory, digits on Redis.
         let head = kv
-            .get("change-seq:feed")
+            .get("log:seq")
             .and_then(|v| match <[u8; 8]>::try_from(v.as_slice()) {
-                Ok(bytes) => Some(u64::from_le_bytes(bytes)),
-                Err(_) => String::from_utf8(v).ok()?.parse().ok(),
+                Ok(bytes) if !v.iter().all(u8::is_ascii_digit) => Some(u64::from_le_bytes(bytes)),
+                _ => String::from_utf8(v).ok()?.parse().ok(),
             })
             .unwrap_or(0);
         let folded = kv
-            .get("projector:state")
+            .get("log:state")
             .and_then(|v| serde_json::from_slice::<Value>(&v).ok())
             .and_then(|v| v["data"]["folded"].as_u64())
             .unwrap_or(0);
         head.saturating_sub(folded)
     }
 
-    /// Waits until the app has nothing pending: no feedback awaiting triage, no notice awaiting
-    /// planning, no delivery awaiting a send that is due, no change the projector has not
-    /// folded.
+    /// Waits until the app has nothing in flight: every command folded, and every delivery
+    /// whose first attempt was handed over attempted and recorded.
     pub async fn settle(&self) {
-        for _ in 0..200 {
-            let busy = self.projection_behind() > 0
-                || self
-                    .store_snapshot()
-                    .keys()
-                    .any(|k| k.starts_with("pending:triage:") || k.starts_with("pending:notice:"))
-                || self
-                    .records("delivery:")
-                    .iter()
-                    .any(|d| d["status"] == "pending" && d["attempts"] == 0);
-            if !busy {
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        while Instant::now() < deadline {
+            if self.log_behind() == 0 && !under_way(&self.store_snapshot()) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(POLL_EVERY).await;
         }
-        let kv = self.app.kv("default");
         panic!(
-            "the app never settled: {} changes not folded (projector state {:?}), pending {:?}",
-            self.projection_behind(),
-            kv.get("projector:state")
-                .map(|v| String::from_utf8_lossy(&v).into_owned()),
-            kv.keys()
-                .into_iter()
-                .filter(|k| k.starts_with("pending:")
-                    || k.starts_with("change")
-                    || k.starts_with("claim:projector"))
+            "the app never settled: {} commands not folded, deliveries {:?}",
+            self.log_behind(),
+            self.records("delivery:")
+                .iter()
+                .filter(|d| d["status"] == "pending")
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// Whether `snapshot` shows work under way (see [`Closeloop::settle`]): a delivery whose
+/// first attempt a fold handed over (leased) and whose outcome is not recorded yet.
+fn under_way(snapshot: &BTreeMap<String, Vec<u8>>) -> bool {
+    snapshot
+        .iter()
+        .filter(|(k, _)| k.starts_with("delivery:"))
+        .filter_map(|(_, v)| serde_json::from_slice::<Value>(v).ok())
+        .any(|d| {
+            let d = &d["data"];
+            d["status"] == "pending" && d["attempts"] == 0 && d["lease"].is_object()
+        })
 }
 
 /// A canonical feedback body: NPS `score` with `comment`, for customer `customer_id`.

@@ -14,11 +14,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use closeloop_e2e::mock::Mode;
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_e2e::{Closeloop, Runtime, feedback, on_host_and_spin, on_host_only};
 use serde_json::{Value, json};
 use spin_test_host::RedisServer;
 
-/// A loopback address nothing listens on yet, so a stage URL can name it before the app starts.
 /// A bound loopback listener and its address: the app serves on it, so no other process can
 /// take the port between choosing it and listening.
 fn bound() -> (TcpListener, SocketAddr) {
@@ -49,18 +48,11 @@ fn timeline_kinds(view: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn without_chaining_the_stages_hand_over_through_the_public_url() {
-    let (listener, addr) = bound();
-    let own_url = format!("http://{addr}");
-    let cl = Closeloop::start_with(|o| {
-        o.listener(listener)
-            .variable("triage_url", &own_url)
-            .variable("dispatch_url", &own_url)
-    })
-    .await;
+on_host_and_spin!(without_chaining_the_stages_hand_over_through_the_public_url);
+async fn without_chaining_the_stages_hand_over_through_the_public_url(rt: Runtime) {
+    let cl = Closeloop::start_with(rt, |o| o.own_url("dispatch_url")).await;
     // allowed_outbound_hosts is now just the public URL: a chained call would be denied, so
-    // an alert proves the hand-overs went over HTTP to the app's own routes.
+    // an alert proves the hand-over went over HTTP to the app's own route.
     let r = cl
         .post_feedback(&feedback("stay-nochain", 2, "Breakfast was cold"))
         .await;
@@ -73,10 +65,10 @@ async fn without_chaining_the_stages_hand_over_through_the_public_url() {
     assert!(alert[0].json().to_string().contains(&case_id));
     assert!(
         cl.app
-            .component_log("triage")
-            .contains("/v1/internal/triage"),
-        "triage was reached through its public route: {}",
-        cl.app.component_log("triage")
+            .component_log("dispatch")
+            .contains("/v1/internal/dispatch"),
+        "dispatch was reached through its public route: {}",
+        cl.app.component_log("dispatch")
     );
 
     // A tick re-drives through the same URLs.
@@ -84,28 +76,44 @@ async fn without_chaining_the_stages_hand_over_through_the_public_url() {
     assert!(report.is_object(), "{report}");
 }
 
-#[tokio::test]
-async fn a_stage_url_with_a_path_stops_startup() {
-    // The URL is also the stage's allowed_outbound_hosts entry, where Spin refuses a path.
-    let err = spin_test_host::start(
-        spin_test_host::AppOptions::new(closeloop_e2e::manifest())
-            .key_value_in_memory()
-            .variable("internal_token", "t")
-            .variable("agent_token", "t")
-            .variable("admin_token", "t")
-            .variable("tick_token", "t")
-            .variable("admin_token", "t")
-            .variable("link_signing_key", "0123456789abcdef")
-            .variable("triage_url", "https://closeloop.example.com/base"),
+on_host_and_spin!(a_stage_url_with_a_path_is_refused_at_every_hand_over);
+async fn a_stage_url_with_a_path_is_refused_at_every_hand_over(rt: Runtime) {
+    // The URL is also the callers' allowed_outbound_hosts entry, where Spin refuses a path:
+    // Spin 4.0.2 still starts the app (the template resolves per request), and denies every
+    // request to that stage. Feedback is stored; nothing reaches dispatch; tick says so.
+    let cl = Closeloop::start_with(rt, |o| {
+        o.variable("dispatch_url", "https://closeloop.example.com/base")
+    })
+    .await;
+    let r = cl
+        .post_feedback(&feedback("stay-badurl", 2, "Breakfast was cold"))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let auth = format!("Bearer {}", closeloop_e2e::TICK_TOKEN);
+    let tick = closeloop_e2e::client::request(
+        "POST",
+        &cl.url("/v1/tick"),
+        &[("authorization", auth.as_str())],
+        Vec::new(),
     )
-    .await
-    .err()
-    .expect("start must fail");
-    let msg = format!("{err:#}");
-    assert!(msg.contains("triage_url") || msg.contains("path"), "{msg}");
+    .await;
+    assert_eq!(tick.status, 503, "{}", tick.text());
+    assert!(
+        tick.json()["dispatch"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("dispatch")),
+        "{}",
+        tick.text()
+    );
+    assert!(cl.slack.received().is_empty(), "no alert got through");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+on_host_only!(
+    two_replicas_on_one_redis_lose_and_repeat_nothing,
+    "needs the movable clock",
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -127,9 +135,7 @@ async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     let replicas = Closeloop::start_replicas(2, &rc, |i, o| {
         let other = format!("http://{}", addrs[1 - i]);
         let own = listeners[i].0.try_clone().expect("a listener handle");
-        o.listener(own)
-            .variable("triage_url", &other)
-            .variable("dispatch_url", &other)
+        o.listener(own).variable("dispatch_url", &other)
     })
     .await;
     let (a, b) = (&replicas[0], &replicas[1]);
@@ -186,7 +192,7 @@ async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     // Slack recovers; ticks on both replicas at once, past every backoff, until nothing is due.
     a.slack.set_mode(Mode::Status(200, "ok"));
     for _ in 0..4 {
-        a.clock.advance(Duration::from_secs(3600));
+        a.clock().advance(Duration::from_secs(3600));
         let (ra, rb) = tokio::join!(a.tick(), b.tick());
         assert!(ra.is_object() && rb.is_object());
     }
@@ -248,7 +254,7 @@ async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     }
     a.customer.wait_for_delivered(POSTS).await;
     for _ in 0..2 {
-        a.clock.advance(Duration::from_secs(3600));
+        a.clock().advance(Duration::from_secs(3600));
         let _ = tokio::join!(a.tick(), b.tick());
     }
 

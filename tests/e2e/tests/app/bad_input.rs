@@ -1,12 +1,12 @@
 //! Bad input gets a clear problem and leaves the store as it was.
 
 use closeloop_e2e::client::request;
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_e2e::{Closeloop, Options, Runtime, feedback, on_host_and_spin};
 use serde_json::json;
 
-#[tokio::test]
-async fn invalid_feedback_is_refused_with_a_problem_and_nothing_stored() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(invalid_feedback_is_refused_with_a_problem_and_nothing_stored);
+async fn invalid_feedback_is_refused_with_a_problem_and_nothing_stored(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let before = cl.store_snapshot();
     let valid = feedback("bad-1", 3, "noisy");
 
@@ -72,9 +72,9 @@ async fn invalid_feedback_is_refused_with_a_problem_and_nothing_stored() {
     assert!(cl.slack.received().is_empty());
 }
 
-#[tokio::test]
-async fn the_body_limit_is_64_kib() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(the_body_limit_is_64_kib);
+async fn the_body_limit_is_64_kib(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     const LIMIT: usize = 64 * 1024;
     // Pad the metadata so the whole body is exactly at, then one byte past, the limit.
     let sized = |external_id: &str, size: usize| {
@@ -91,6 +91,7 @@ async fn the_body_limit_is_64_kib() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     cl.settle().await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     let r = cl
         .post_raw(
@@ -103,10 +104,11 @@ async fn the_body_limit_is_64_kib() {
     assert_eq!(cl.store_snapshot(), before);
 }
 
-#[tokio::test]
-async fn the_agent_api_and_tick_need_their_tokens() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(the_agent_api_and_tick_need_their_tokens);
+async fn the_agent_api_and_tick_need_their_tokens(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = crate::open_case(&cl, "tok-1", 3, "noisy").await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     for (method, path) in [
         ("GET", "/v1/cases".to_owned()),
@@ -114,7 +116,6 @@ async fn the_agent_api_and_tick_need_their_tokens() {
         ("POST", format!("/v1/cases/{case_id}/acknowledge")),
         ("POST", format!("/v1/cases/{case_id}/resolve")),
         ("POST", "/v1/tick".to_owned()),
-        ("POST", "/v1/internal/triage/tick".to_owned()),
         ("POST", "/v1/internal/dispatch/tick".to_owned()),
     ] {
         let none = request(
@@ -149,13 +150,26 @@ async fn the_agent_api_and_tick_need_their_tokens() {
     )
     .await;
     tick_as_agent.problem(401);
+    // Triage happens in the fold: its old hand-over route is gone, not merely protected.
+    let gone = request(
+        "POST",
+        &cl.url("/v1/internal/triage/tick"),
+        &[(
+            "authorization",
+            &format!("Bearer {}", closeloop_e2e::INTERNAL_TOKEN),
+        )],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{}", gone.text());
     assert_eq!(cl.store_snapshot(), before);
 }
 
-#[tokio::test]
-async fn agent_actions_are_validated_and_the_state_machine_enforced() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(agent_actions_are_validated_and_the_state_machine_enforced);
+async fn agent_actions_are_validated_and_the_state_machine_enforced(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = crate::open_case(&cl, "sm-1", 3, "noisy").await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     let p = cl
         .agent(
@@ -219,13 +233,15 @@ async fn agent_actions_are_validated_and_the_state_machine_enforced() {
     );
 }
 
+on_host_and_spin!(
+    two_agents_acknowledging_at_once_one_wins,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 /// Multi-threaded on SQLite: on the single-threaded runtime with the in-memory store each
 /// request runs to completion alone and this test could not fail (see `concurrency`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_agents_acknowledging_at_once_one_wins() {
-    let db = std::env::temp_dir().join(format!("closeloop-two-agents-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
-    let cl = Closeloop::start_on_sqlite(&db).await;
+async fn two_agents_acknowledging_at_once_one_wins(rt: Runtime) {
+    let cl = Closeloop::start_with(rt, Options::on_sqlite).await;
     let (_, case_id) = crate::open_case(&cl, "race-1", 3, "noisy").await;
     let path = format!("/v1/cases/{case_id}/acknowledge");
     let (a, b) = tokio::join!(

@@ -1,7 +1,7 @@
 //! Agents acting on the same case at the same moment: exactly one change wins, every other
 //! gets 409, and no note or event is lost.
 
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Options, Runtime, on_host_and_spin};
 use futures::future::join_all;
 use serde_json::json;
 
@@ -14,15 +14,17 @@ fn count(kinds: &[String], kind: &str) -> usize {
     kinds.iter().filter(|k| *k == kind).count()
 }
 
+on_host_and_spin!(
+    of_many_agents_acknowledging_and_resolving_at_once_one_wins,
+    flavor = "multi_thread",
+    worker_threads = 8
+);
 /// Multi-threaded and on SQLite, so that the racing requests' components run truly in parallel
-/// with real store I/O between reading the case and writing it (on the default single-threaded
-/// runtime with the in-memory store each request runs to completion alone, and this test could
-/// not fail: checked by removing the claim).
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn of_many_agents_acknowledging_and_resolving_at_once_one_wins() {
-    let db = std::env::temp_dir().join(format!("closeloop-race-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
-    let cl = Closeloop::start_on_sqlite(&db).await;
+/// with real store I/O between them (on the default single-threaded runtime with the in-memory
+/// store each request runs to completion alone, and this test could not fail). The log orders
+/// the commands: the first acknowledgement in ticket order wins, the rest find it acknowledged.
+async fn of_many_agents_acknowledging_and_resolving_at_once_one_wins(rt: Runtime) {
+    let cl = Closeloop::start_with(rt, Options::on_sqlite).await;
     let (_, case_id) = open_case(&cl, "race-1", 3, "noisy").await;
 
     let path_acknowledge = format!("/v1/cases/{case_id}/acknowledge");
@@ -94,7 +96,7 @@ async fn of_many_agents_acknowledging_and_resolving_at_once_one_wins() {
             .filter(|r| r.status != 200)
             .all(|r| r.status == 409)
     );
-    crate::quiet(&cl).await;
+    cl.settle().await;
     let view = cl.case(&case_id).await;
     let kinds = timeline_kinds(&view);
     assert_eq!(count(&kinds, "resolved"), 1, "{kinds:?}");

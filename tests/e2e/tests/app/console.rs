@@ -1,7 +1,7 @@
 //! The web console over HTTP: sign-in, CSRF, security headers, escaping, redirects.
 
 use closeloop_e2e::client::{Response, request};
-use closeloop_e2e::{AGENT_TOKEN, Closeloop};
+use closeloop_e2e::{AGENT_TOKEN, Closeloop, Runtime, on_host_and_spin};
 
 use crate::open_case;
 
@@ -53,9 +53,9 @@ async fn sign_in(cl: &Closeloop, key: &str) -> String {
     r.cookie("closeloop_session").expect("a session cookie")
 }
 
-#[tokio::test]
-async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(console_sign_in_accepts_good_keys_and_refuses_bad_ones);
+async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let r = cl.get("/console", &[]).await;
     assert_eq!(
         (r.status, r.header("location")),
@@ -127,9 +127,9 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones() {
     );
 }
 
-#[tokio::test]
-async fn console_forms_refuse_missing_wrong_and_cross_site_tokens() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(console_forms_refuse_missing_wrong_and_cross_site_tokens);
+async fn console_forms_refuse_missing_wrong_and_cross_site_tokens(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "console-csrf-1", 2, "The shower was cold").await;
     let cookie = sign_in(&cl, AGENT_TOKEN).await;
     let page = get(&cl, &format!("/console/cases/{case_id}"), &cookie).await;
@@ -224,9 +224,9 @@ async fn console_forms_refuse_missing_wrong_and_cross_site_tokens() {
     assert!(r.text().contains("root_cause"), "{}", r.text());
 }
 
-#[tokio::test]
-async fn console_pages_carry_the_security_headers() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(console_pages_carry_the_security_headers);
+async fn console_pages_carry_the_security_headers(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "console-headers-1", 3, "Slow check-in").await;
     let cookie = sign_in(&cl, AGENT_TOKEN).await;
     for (path, status) in [
@@ -262,9 +262,9 @@ async fn console_pages_carry_the_security_headers() {
     assert!(r.text().contains("YYYY-MM-DD"), "{}", r.text());
 }
 
-#[tokio::test]
-async fn console_renders_a_hostile_comment_escaped() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(console_renders_a_hostile_comment_escaped);
+async fn console_renders_a_hostile_comment_escaped(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
     let (_, case_id) = open_case(&cl, "console-xss-1", 1, hostile).await;
     let cookie = sign_in(&cl, AGENT_TOKEN).await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Timelike;
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin, on_host_only};
 use serde_json::json;
 
 use crate::{open_case, timeline_kinds};
@@ -20,9 +20,9 @@ async fn resolve(cl: &Closeloop, case_id: &str) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
-#[tokio::test]
-async fn the_do_not_contact_list_stops_customer_messages() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(the_do_not_contact_list_stops_customer_messages);
+async fn the_do_not_contact_list_stops_customer_messages(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let p = cl
         .admin(
             "PUT",
@@ -51,7 +51,7 @@ async fn the_do_not_contact_list_stops_customer_messages() {
     );
     let (_, case_id) = open_case(&cl, "dnc-1", 3, "noisy").await;
     resolve(&cl, &case_id).await;
-    crate::quiet(&cl).await;
+    cl.settle().await;
     assert!(
         cl.customer.received().is_empty(),
         "no message to a listed customer"
@@ -86,13 +86,19 @@ async fn the_do_not_contact_list_stops_customer_messages() {
     assert_eq!(messages[0].json()["case_id"], second.as_str());
 }
 
-#[tokio::test]
+on_host_only!(
+    quiet_hours_hold_customer_messages_until_they_end,
+    "needs the movable clock"
+);
 async fn quiet_hours_hold_customer_messages_until_they_end() {
     let now = chrono::Utc::now();
     let start = now.hour();
     let end = (start + 2) % 24;
     let window = format!("{start:02}:00-{end:02}:00");
-    let cl = Closeloop::start_with(move |o| o.variable("customer_quiet_hours", &window)).await;
+    let cl = Closeloop::start_with(Runtime::Host, move |o| {
+        o.variable("customer_quiet_hours", &window)
+    })
+    .await;
     let (_, case_id) = open_case(&cl, "quiet-1", 3, "noisy").await;
     cl.slack.wait_for_delivered(1).await;
     assert_eq!(
@@ -117,7 +123,7 @@ async fn quiet_hours_hold_customer_messages_until_they_end() {
         "{kinds:?}"
     );
 
-    cl.clock.advance(Duration::from_secs(2 * 3600 + 60));
+    cl.clock().advance(Duration::from_secs(2 * 3600 + 60));
     let report = cl.tick().await;
     assert_eq!(report["dispatch"]["delivered"], 1, "{report}");
     cl.customer.wait_for_delivered(1).await;

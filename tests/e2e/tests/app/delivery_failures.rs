@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use closeloop_e2e::mock::Mode;
-use closeloop_e2e::{Closeloop, DELIVERY_TIMEOUT_MS};
+use closeloop_e2e::{Closeloop, DELIVERY_TIMEOUT_MS, Runtime, on_host_and_spin, on_host_only};
 
 use crate::{open_case, timeline_kinds};
 
@@ -15,9 +15,12 @@ fn slack_delivery(cl: &Closeloop) -> serde_json::Value {
         .expect("a slack delivery is recorded")
 }
 
-#[tokio::test]
+on_host_only!(
+    slack_fails_then_times_out_then_recovers,
+    "needs the movable clock"
+);
 async fn slack_fails_then_times_out_then_recovers() {
-    let cl = Closeloop::start().await;
+    let cl = Closeloop::start(Runtime::Host).await;
     cl.slack.set_mode(Mode::Status(500, "internal_error"));
     let (_, case_id) = open_case(&cl, "stay-500", 1, "No hot water").await;
 
@@ -36,7 +39,7 @@ async fn slack_fails_then_times_out_then_recovers() {
     // Second attempt after the backoff: the provider hangs past the timeout.
     cl.slack
         .set_mode(Mode::Slow(Duration::from_millis(DELIVERY_TIMEOUT_MS * 4)));
-    cl.clock.advance(Duration::from_secs(120));
+    cl.clock().advance(Duration::from_secs(120));
     let report = cl.tick().await;
     assert_eq!(report["dispatch"]["retrying"], 1, "{report}");
     let d = slack_delivery(&cl);
@@ -48,10 +51,10 @@ async fn slack_fails_then_times_out_then_recovers() {
 
     // Recovered: the next tick after the backoff delivers, exactly once.
     cl.slack.set_mode(Mode::Status(200, "ok"));
-    cl.clock.advance(Duration::from_secs(600));
+    cl.clock().advance(Duration::from_secs(600));
     let report = cl.tick().await;
     assert_eq!(report["dispatch"]["delivered"], 1, "{report}");
-    cl.clock.advance(Duration::from_secs(3600));
+    cl.clock().advance(Duration::from_secs(3600));
     cl.tick().await;
     assert_eq!(cl.slack.delivered().len(), 1, "delivered exactly once");
     let d = slack_delivery(&cl);
@@ -60,9 +63,8 @@ async fn slack_fails_then_times_out_then_recovers() {
         (Some("delivered"), Some(3))
     );
     assert!(
-        !cl.store_snapshot()
-            .keys()
-            .any(|k| k.starts_with("pending:delivery:"))
+        crate::dispatch::scheduled(&cl).is_empty(),
+        "nothing left for tick"
     );
     let kinds = timeline_kinds(&cl.case(&case_id).await);
     assert_eq!(
@@ -72,29 +74,32 @@ async fn slack_fails_then_times_out_then_recovers() {
     );
 }
 
-#[tokio::test]
+on_host_only!(
+    rate_limits_are_honoured_and_garbage_replies_retried,
+    "needs the movable clock"
+);
 async fn rate_limits_are_honoured_and_garbage_replies_retried() {
-    let cl = Closeloop::start().await;
+    let cl = Closeloop::start(Runtime::Host).await;
     cl.slack.set_mode(Mode::RateLimited(900));
     open_case(&cl, "stay-429", 0, "Worst stay ever").await;
     cl.slack.wait_for_requests(1).await;
     // Retry-After 900 s outweighs the 30 s backoff.
-    cl.clock.advance(Duration::from_secs(600));
+    cl.clock().advance(Duration::from_secs(600));
     assert_eq!(cl.tick().await["dispatch"]["not_due"], 1);
     cl.slack.set_mode(Mode::Malformed);
-    cl.clock.advance(Duration::from_secs(400));
+    cl.clock().advance(Duration::from_secs(400));
     assert_eq!(cl.tick().await["dispatch"]["retrying"], 1);
     assert_eq!(cl.slack.received().len(), 2);
     cl.slack.set_mode(Mode::Status(200, "ok"));
-    cl.clock.advance(Duration::from_secs(3600));
+    cl.clock().advance(Duration::from_secs(3600));
     assert_eq!(cl.tick().await["dispatch"]["delivered"], 1);
     assert_eq!(cl.slack.delivered().len(), 1);
 }
 
-#[tokio::test]
-async fn a_refused_connection_is_retried_and_a_revoked_webhook_dead_lettered() {
+on_host_and_spin!(a_refused_connection_is_retried_and_a_revoked_webhook_dead_lettered);
+async fn a_refused_connection_is_retried_and_a_revoked_webhook_dead_lettered(rt: Runtime) {
     let refused = closeloop_e2e::mock::refused_url().await;
-    let cl = Closeloop::start_with(|o| o.variable("slack_webhook_url", &refused)).await;
+    let cl = Closeloop::start_with(rt, |o| o.variable("slack_webhook_url", &refused)).await;
     cl.webhook.set_mode(Mode::Status(410, "gone"));
     open_case(&cl, "stay-refused", 2, "Cold room").await;
     cl.webhook.wait_for_requests(1).await;

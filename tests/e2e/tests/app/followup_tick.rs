@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Runtime, on_host_only};
 
 use crate::{answer, open_case, resolve_and_get_link, timeline_kinds};
 
 const DAY: u64 = 24 * 3600;
 
-#[tokio::test]
+on_host_only!(
+    one_reminder_then_closed_unconfirmed,
+    "needs the movable clock"
+);
 async fn one_reminder_then_closed_unconfirmed() {
-    let cl = Closeloop::start_with(|o| {
+    let cl = Closeloop::start_with(Runtime::Host, |o| {
         o.variable("reminder_after_days", "2")
             .variable("close_unconfirmed_after_days", "5")
     })
@@ -20,12 +23,12 @@ async fn one_reminder_then_closed_unconfirmed() {
     let link = resolve_and_get_link(&cl, &case_id, 0).await;
 
     // Not yet due.
-    cl.clock.advance(Duration::from_secs(2 * DAY - 60));
+    cl.clock().advance(Duration::from_secs(2 * DAY - 60));
     let report = cl.tick().await;
     assert_eq!(report["followup"]["reminded"], 0, "{report}");
 
     // Due: one reminder, with a fresh link, and only one however often tick runs.
-    cl.clock.advance(Duration::from_secs(120));
+    cl.clock().advance(Duration::from_secs(120));
     let report = cl.tick().await;
     assert_eq!(report["followup"]["reminded"], 1, "{report}");
     let messages = cl.customer.wait_for_delivered(2).await;
@@ -40,7 +43,7 @@ async fn one_reminder_then_closed_unconfirmed() {
     assert_eq!(cl.customer.received().len(), 2, "a reminder once");
 
     // Past the close: closed unconfirmed, with the reason, once.
-    cl.clock.advance(Duration::from_secs(3 * DAY));
+    cl.clock().advance(Duration::from_secs(3 * DAY));
     let report = cl.tick().await;
     assert_eq!(report["followup"]["closed_unconfirmed"], 1, "{report}");
     assert_eq!(cl.tick().await["followup"]["closed_unconfirmed"], 0);
@@ -59,7 +62,7 @@ async fn one_reminder_then_closed_unconfirmed() {
     }
 
     // Both links are now refused and change nothing.
-    crate::quiet(&cl).await;
+    cl.settle().await;
     let before = cl.store_snapshot();
     for l in [&link, &reminder_link] {
         let r = answer(&cl, l, "resolved=no").await;
@@ -69,12 +72,15 @@ async fn one_reminder_then_closed_unconfirmed() {
     assert_eq!(cl.store_snapshot(), before);
 }
 
-#[tokio::test]
+on_host_only!(
+    an_answer_to_the_reminder_closes_the_case_and_stops_the_clock,
+    "needs the movable clock"
+);
 async fn an_answer_to_the_reminder_closes_the_case_and_stops_the_clock() {
-    let cl = Closeloop::start().await;
+    let cl = Closeloop::start(Runtime::Host).await;
     let (_, case_id) = open_case(&cl, "tick-2", 3, "noisy").await;
     resolve_and_get_link(&cl, &case_id, 0).await;
-    cl.clock.advance(Duration::from_secs(3 * DAY + 60));
+    cl.clock().advance(Duration::from_secs(3 * DAY + 60));
     assert_eq!(
         cl.tick().await["followup"]["reminded"],
         1,
@@ -89,7 +95,7 @@ async fn an_answer_to_the_reminder_closes_the_case_and_stops_the_clock() {
         200
     );
     cl.wait_for_state(&case_id, "closed-confirmed").await;
-    cl.clock.advance(Duration::from_secs(10 * DAY));
+    cl.clock().advance(Duration::from_secs(10 * DAY));
     assert_eq!(cl.tick().await["followup"]["closed_unconfirmed"], 0);
     assert_eq!(cl.case(&case_id).await["case"]["state"], "closed-confirmed");
 }

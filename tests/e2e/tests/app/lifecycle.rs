@@ -1,7 +1,7 @@
 //! The case lifecycle over HTTP: every agent action, the 409s that name the reason, the list's
 //! filters, watchers told when a case closes, and promoters' cases worked like any other.
 
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin};
 use serde_json::json;
 
 use crate::{answer, open_case, resolve_and_get_link, timeline_kinds};
@@ -17,9 +17,9 @@ async fn post(
     (status, r.json())
 }
 
-#[tokio::test]
-async fn a_case_is_assigned_worked_and_its_watchers_told_when_it_closes() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_case_is_assigned_worked_and_its_watchers_told_when_it_closes);
+async fn a_case_is_assigned_worked_and_its_watchers_told_when_it_closes(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let lead = cl.new_key("Lee (lead)", "team-lead").await;
     let dana = cl.new_key("Dana", "agent").await;
     let (_, case_id) = open_case(&cl, "life-1", 3, "Noisy room").await;
@@ -139,16 +139,16 @@ async fn resolve_and_get_link_from_progress(cl: &Closeloop, key: &str, case_id: 
     messages[0].json()["link"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn forbidden_transitions_are_409_with_the_reason_and_change_nothing() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(forbidden_transitions_are_409_with_the_reason_and_change_nothing);
+async fn forbidden_transitions_are_409_with_the_reason_and_change_nothing(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "life-2", 3, "Noisy room").await;
     let p = |action: &str| format!("/v1/cases/{case_id}/{action}");
     let resolve = json!({"resolution": "Fixed", "root_cause": "facilities"});
 
     // Resolve awaits the customer: acknowledging, logging an outreach or resolving again is refused.
     let _link = resolve_and_get_link(&cl, &case_id, 0).await;
-    crate::quiet(&cl).await;
+    cl.settle().await;
     let before = cl.store_snapshot();
     for (action, body, reason) in [
         (
@@ -227,9 +227,9 @@ async fn forbidden_transitions_are_409_with_the_reason_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_promoters_thank_you_case_is_tracked_like_any_case() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_promoters_thank_you_case_is_tracked_like_any_case);
+async fn a_promoters_thank_you_case_is_tracked_like_any_case(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "life-3", 10, "Lovely stay").await;
     let view = cl.case(&case_id).await;
     assert_eq!(view["case"]["state"], "new");

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin, on_host_only};
 
 use crate::{answer, link_path, open_case, resolve_and_get_link};
 
@@ -13,11 +13,12 @@ fn assert_refused(r: &closeloop_e2e::client::Response, status: u16, phrase: &str
     assert!(r.text().contains(phrase), "{phrase:?} not in {}", r.text());
 }
 
-#[tokio::test]
-async fn tampered_links_are_refused() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(tampered_links_are_refused);
+async fn tampered_links_are_refused(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "link-1", 3, "noisy").await;
     let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     // Flip one character of the signed claims.
     let path = link_path(&link);
@@ -43,12 +44,13 @@ async fn tampered_links_are_refused() {
     assert_eq!(cl.store_snapshot(), before);
 }
 
-#[tokio::test]
+on_host_only!(expired_links_are_refused, "needs the movable clock");
 async fn expired_links_are_refused() {
-    let cl = Closeloop::start().await;
+    let cl = Closeloop::start(Runtime::Host).await;
     let (_, case_id) = open_case(&cl, "link-2", 3, "noisy").await;
     let link = resolve_and_get_link(&cl, &case_id, 0).await;
-    cl.clock.advance(Duration::from_secs(168 * 3600 + 60));
+    crate::quiet(&cl).await;
+    cl.clock().advance(Duration::from_secs(168 * 3600 + 60));
     let before = cl.store_snapshot();
     assert_refused(&cl.get(&link_path(&link), &[]).await, 410, "expired");
     assert_refused(&answer(&cl, &link, "resolved=yes").await, 410, "expired");
@@ -59,13 +61,14 @@ async fn expired_links_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_link_works_once() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_link_works_once);
+async fn a_link_works_once(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "link-3", 3, "noisy").await;
     let link = resolve_and_get_link(&cl, &case_id, 0).await;
     assert_eq!(answer(&cl, &link, "resolved=yes").await.status, 200);
     cl.wait_for_state(&case_id, "closed-confirmed").await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     assert_refused(
         &answer(&cl, &link, "resolved=no").await,
@@ -81,11 +84,12 @@ async fn a_link_works_once() {
     assert_eq!(cl.case(&case_id).await["case"]["state"], "closed-confirmed");
 }
 
-#[tokio::test]
-async fn bad_answers_are_explained_and_change_nothing() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(bad_answers_are_explained_and_change_nothing);
+async fn bad_answers_are_explained_and_change_nothing(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "link-4", 3, "noisy").await;
     let link = resolve_and_get_link(&cl, &case_id, 0).await;
+    crate::quiet(&cl).await;
     let before = cl.store_snapshot();
     assert_refused(
         &answer(&cl, &link, "score=8").await,
@@ -109,14 +113,14 @@ async fn bad_answers_are_explained_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_link_for_another_case_is_refused() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_link_for_another_case_is_refused);
+async fn a_link_for_another_case_is_refused(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, a) = open_case(&cl, "link-5a", 3, "noisy").await;
     let (_, b) = open_case(&cl, "link-5b", 4, "cold").await;
     let link_a = link_path(&resolve_and_get_link(&cl, &a, 0).await);
     let link_b = link_path(&resolve_and_get_link(&cl, &b, 1).await);
-    crate::quiet(&cl).await;
+    cl.settle().await;
     let before = cl.store_snapshot();
     // Case B's claims under case A's signature, and the other way round.
     let (claims_a, sig_a) = link_a.rsplit_once('.').unwrap();

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real components on the test host, mocks on loopback.
 
 mod bad_input;
+mod budget;
 mod concurrency;
 mod console;
 mod contact_rules;
@@ -91,23 +92,13 @@ pub fn timeline_kinds(view: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Waits until nothing at all is pending (every delivery finished and recorded), for tests
-/// that compare snapshots of the store.
+/// Waits until nothing is in flight (every command folded, every handed-over first attempt
+/// recorded), for tests that compare snapshots of the store.
 pub async fn quiet(cl: &Closeloop) {
-    for _ in 0..200 {
-        if !cl
-            .store_snapshot()
-            .keys()
-            .any(|k| k.starts_with("pending:"))
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("something stayed pending");
+    cl.settle().await;
 }
 
-/// `GET /v1/metrics?{query}` as an agent, checked to be read after the projector caught up.
+/// `GET /v1/metrics?{query}` as an agent, checked to be read with every command folded.
 pub async fn metrics(cl: &Closeloop, query: &str) -> Value {
     let r = cl.agent("GET", &format!("/v1/metrics?{query}"), None).await;
     assert_eq!(r.status, 200, "{}", r.text());

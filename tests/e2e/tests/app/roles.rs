@@ -2,7 +2,7 @@
 //! low is 403, and personal keys are stored only as hashes, act under their holder's name,
 //! and stop working when revoked.
 
-use closeloop_e2e::{AGENT_TOKEN, Closeloop};
+use closeloop_e2e::{AGENT_TOKEN, Closeloop, Runtime, on_host_and_spin};
 use serde_json::{Value, json};
 
 use crate::open_case;
@@ -84,9 +84,9 @@ fn rank(role: &str) -> u8 {
     }
 }
 
-#[tokio::test]
-async fn every_route_checks_the_callers_role() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(every_route_checks_the_callers_role);
+async fn every_route_checks_the_callers_role(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "roles-1", 3, "noisy").await;
     let agent = cl.new_key("Ann Agent", "agent").await;
     let lead = cl.new_key("Lee Lead", "team-lead").await;
@@ -133,9 +133,9 @@ async fn every_route_checks_the_callers_role() {
     }
 }
 
-#[tokio::test]
-async fn keys_are_shown_once_stored_hashed_attributed_and_revocable() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(keys_are_shown_once_stored_hashed_attributed_and_revocable);
+async fn keys_are_shown_once_stored_hashed_attributed_and_revocable(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "roles-2", 3, "noisy").await;
     let r = cl
         .admin(
@@ -211,9 +211,9 @@ async fn keys_are_shown_once_stored_hashed_attributed_and_revocable() {
     );
 }
 
-#[tokio::test]
-async fn every_admin_api_takes_personal_admin_keys_and_refuses_other_roles() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(every_admin_api_takes_personal_admin_keys_and_refuses_other_roles);
+async fn every_admin_api_takes_personal_admin_keys_and_refuses_other_roles(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let admin_key = cl.new_key("Ola (ops)", "admin").await;
     let lead_key = cl.new_key("Lee (lead)", "team-lead").await;
     for path in [

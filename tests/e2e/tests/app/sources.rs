@@ -11,8 +11,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
-use closeloop_e2e::Closeloop;
 use closeloop_e2e::client::{Response, request};
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
@@ -40,7 +40,7 @@ fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 fn unix(cl: &Closeloop) -> i64 {
-    cl.clock.now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    cl.now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// Creates a connection and returns its id.
@@ -71,9 +71,9 @@ fn only_feedback(cl: &Closeloop) -> Value {
     all[0].clone()
 }
 
-#[tokio::test]
-async fn typeform_signed_payload_becomes_feedback_a_case_and_one_alert() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(typeform_signed_payload_becomes_feedback_a_case_and_one_alert);
+async fn typeform_signed_payload_becomes_feedback_a_case_and_one_alert(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(
         &cl,
         json!({"platform": "typeform", "signing_secret": SECRET}),
@@ -113,10 +113,14 @@ async fn typeform_signed_payload_becomes_feedback_a_case_and_one_alert() {
     assert_eq!(f["submitted_at"], "2026-11-23T09:30:00Z");
     cl.slack.wait_for_delivered(1).await;
 
-    // Typeform redelivers the same event: one feedback, one case, one alert.
+    // Typeform redelivers the same event: one feedback, one case, one alert, and the
+    // redelivery is answered without writing anything.
+    cl.settle().await;
+    let before = cl.store_snapshot();
     let again = post(&cl, &path, &typeform_headers(SECRET, &body), body.clone()).await;
     assert_eq!(again.status, 200, "{}", again.text());
     assert_eq!(again.json()["status"], "duplicate");
+    assert_eq!(cl.store_snapshot(), before, "a redelivery changes nothing");
     cl.settle().await;
     cl.tick().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -127,9 +131,9 @@ async fn typeform_signed_payload_becomes_feedback_a_case_and_one_alert() {
     assert!(!cl.app.component_log("ingest").contains(SECRET));
 }
 
-#[tokio::test]
-async fn delighted_created_then_updated_is_one_feedback_one_alert() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(delighted_created_then_updated_is_one_feedback_one_alert);
+async fn delighted_created_then_updated_is_one_feedback_one_alert(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(&cl, json!({"platform": "delighted", "url_token": TOKEN})).await;
     let path = format!("/v1/sources/{id}/{TOKEN}");
     let json_ct = vec![("content-type", "application/json".to_owned())];
@@ -173,9 +177,9 @@ async fn delighted_created_then_updated_is_one_feedback_one_alert() {
     assert_eq!(cl.slack.received().len(), 1, "one alert");
 }
 
-#[tokio::test]
-async fn a_later_event_that_raises_the_priority_alerts_once() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_later_event_that_raises_the_priority_alerts_once);
+async fn a_later_event_that_raises_the_priority_alerts_once(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(&cl, json!({"platform": "asknicely", "url_token": TOKEN})).await;
     let path = format!("/v1/sources/{id}/{TOKEN}");
     let json_ct = vec![("content-type", "application/json".to_owned())];
@@ -243,9 +247,9 @@ fn formbricks_headers(
     ]
 }
 
-#[tokio::test]
-async fn formbricks_standard_webhooks_with_timestamps_and_several_events() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(formbricks_standard_webhooks_with_timestamps_and_several_events);
+async fn formbricks_standard_webhooks_with_timestamps_and_several_events(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(
         &cl,
         json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
@@ -301,9 +305,9 @@ async fn formbricks_standard_webhooks_with_timestamps_and_several_events() {
     assert_eq!(cl.slack.received().len(), 1);
 }
 
-#[tokio::test]
-async fn tally_google_forms_and_jotform_payloads() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(tally_google_forms_and_jotform_payloads);
+async fn tally_google_forms_and_jotform_payloads(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     // Tally: base64 HMAC of the body in Tally-Signature.
     let tally = connect(
         &cl,
@@ -479,9 +483,9 @@ fn surveymonkey_headers(body: &[u8]) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test]
-async fn surveymonkey_events_fetch_the_response_and_retry_while_the_api_is_down() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(surveymonkey_events_fetch_the_response_and_retry_while_the_api_is_down);
+async fn surveymonkey_events_fetch_the_response_and_retry_while_the_api_is_down(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let api = MockApi::start().await;
     let id = connect(
         &cl,
@@ -532,9 +536,9 @@ async fn surveymonkey_events_fetch_the_response_and_retry_while_the_api_is_down(
     assert_eq!(api.seen().len(), asked);
 }
 
-#[tokio::test]
-async fn qualtrics_form_encoded_events_fetch_with_the_api_token() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(qualtrics_form_encoded_events_fetch_with_the_api_token);
+async fn qualtrics_form_encoded_events_fetch_with_the_api_token(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let api = MockApi::start().await;
     let id = connect(
         &cl,
@@ -577,9 +581,9 @@ async fn qualtrics_form_encoded_events_fetch_with_the_api_token() {
     r.problem(422);
 }
 
-#[tokio::test]
-async fn vendor_drift_never_answers_a_5xx() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(vendor_drift_never_answers_a_5xx);
+async fn vendor_drift_never_answers_a_5xx(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(
         &cl,
         json!({"platform": "typeform", "signing_secret": SECRET,
@@ -665,9 +669,9 @@ async fn vendor_drift_never_answers_a_5xx() {
     );
 }
 
-#[tokio::test]
-async fn admin_api_creates_lists_rotates_remaps_and_deletes_without_showing_secrets() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(admin_api_creates_lists_rotates_remaps_and_deletes_without_showing_secrets);
+async fn admin_api_creates_lists_rotates_remaps_and_deletes_without_showing_secrets(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     // The admin token is required.
     let r = request("GET", &cl.url("/v1/admin/connections"), &[], Vec::new()).await;
     r.problem(401);
@@ -796,9 +800,9 @@ async fn admin_api_creates_lists_rotates_remaps_and_deletes_without_showing_secr
     }
 }
 
-#[tokio::test]
-async fn racing_events_of_one_response_end_in_the_complete_feedback() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(racing_events_of_one_response_end_in_the_complete_feedback);
+async fn racing_events_of_one_response_end_in_the_complete_feedback(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(&cl, json!({"platform": "delighted", "url_token": TOKEN})).await;
     let path = format!("/v1/sources/{id}/{TOKEN}");
     let json_ct = vec![("content-type", "application/json".to_owned())];
@@ -830,14 +834,23 @@ async fn racing_events_of_one_response_end_in_the_complete_feedback() {
         assert_eq!(f["score"]["value"], 2);
     }
     assert_eq!(cl.records("case:").len(), 8);
+    let responses = cl.records("source-response:");
+    assert_eq!(responses.len(), 8, "one record per response");
+    for r in &responses {
+        assert_eq!(
+            r["events"].as_array().unwrap().len(),
+            2,
+            "each event once: {r}"
+        );
+    }
     cl.slack.wait_for_delivered(8).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(cl.slack.received().len(), 8, "one alert per response");
 }
 
-#[tokio::test]
-async fn webhook_and_admin_bodies_at_and_past_their_limits() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(webhook_and_admin_bodies_at_and_past_their_limits);
+async fn webhook_and_admin_bodies_at_and_past_their_limits(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let id = connect(
         &cl,
         json!({"platform": "typeform", "signing_secret": SECRET}),

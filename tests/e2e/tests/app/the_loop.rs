@@ -1,12 +1,12 @@
 //! One piece of feedback travels the whole loop, confirmed or reopened by the customer.
 
-use closeloop_e2e::Closeloop;
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin};
 
 use crate::{answer, link_path, open_case, resolve_and_get_link, timeline_kinds};
 
-#[tokio::test]
-async fn a_detractor_is_alerted_followed_up_and_confirmed() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_detractor_is_alerted_followed_up_and_confirmed);
+async fn a_detractor_is_alerted_followed_up_and_confirmed(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let comment = "The room by the lift was noisy all night";
     let (feedback_id, case_id) = open_case(&cl, "stay-1001", 3, comment).await;
 
@@ -112,9 +112,9 @@ async fn a_detractor_is_alerted_followed_up_and_confirmed() {
     assert_eq!(cl.slack.delivered().len(), 1, "no further alert");
 }
 
-#[tokio::test]
-async fn not_resolved_reopens_the_case_and_alerts_the_owner_again() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(not_resolved_reopens_the_case_and_alerts_the_owner_again);
+async fn not_resolved_reopens_the_case_and_alerts_the_owner_again(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(&cl, "stay-2002", 2, "Breakfast was cold").await;
     cl.slack.wait_for_delivered(1).await;
     let link = resolve_and_get_link(&cl, &case_id, 0).await;

@@ -1,7 +1,7 @@
-//! Triage through the real triage component: preview, configuration API, routing, re-triage,
-//! contact frequency.
+//! Triage: the preview and the configuration API (the triage component), and triage in the
+//! fold: routing, re-triage after an answer changed on its platform, contact frequency.
 
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_e2e::{Closeloop, Runtime, feedback, on_host_and_spin};
 use serde_json::{Value, json};
 
 use crate::{open_case, timeline_kinds};
@@ -12,9 +12,9 @@ fn customer(mut body: Value, id: &str, attributes: Value) -> Value {
     body
 }
 
-#[tokio::test]
-async fn preview_explains_a_triage_and_stores_nothing() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(preview_explains_a_triage_and_stores_nothing);
+async fn preview_explains_a_triage_and_stores_nothing(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let before = cl.store_snapshot();
     let sample = feedback("preview-1", 3, "The room by the lift was noisy all night");
     let rules = json!({"rules": [
@@ -68,9 +68,11 @@ async fn preview_explains_a_triage_and_stores_nothing() {
     assert_eq!(p["errors"][0]["pointer"], "/feedback/score/value", "{p}");
 }
 
-#[tokio::test]
-async fn invalid_rules_are_refused_with_their_json_path_and_never_matching_ones_reported() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(invalid_rules_are_refused_with_their_json_path_and_never_matching_ones_reported);
+async fn invalid_rules_are_refused_with_their_json_path_and_never_matching_ones_reported(
+    rt: Runtime,
+) {
+    let cl = Closeloop::start(rt).await;
     let bad = json!({"rules": [
         {"name": "ok", "then": {"team": "a"}},
         {"name": "broken", "when": [{"field": "priority", "op": "eq", "value": "P7"}], "then": {"team": "b"}}
@@ -134,9 +136,9 @@ async fn invalid_rules_are_refused_with_their_json_path_and_never_matching_ones_
         .problem(403);
 }
 
-#[tokio::test]
-async fn rules_route_real_cases_by_round_robin_in_the_teams_business_hours() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(rules_route_real_cases_by_round_robin_in_the_teams_business_hours);
+async fn rules_route_real_cases_by_round_robin_in_the_teams_business_hours(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let rules = json!({"rules": [
         {"name": "enterprise to the CSMs",
          "when": [{"field": "customer.tier", "op": "eq", "value": "enterprise"}],
@@ -189,9 +191,9 @@ async fn rules_route_real_cases_by_round_robin_in_the_teams_business_hours() {
     assert_eq!(owners, vec![json!("ana"), json!("ben")]);
 }
 
-#[tokio::test]
-async fn a_legal_threat_alerts_at_once_even_from_a_promoter() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(a_legal_threat_alerts_at_once_even_from_a_promoter);
+async fn a_legal_threat_alerts_at_once_even_from_a_promoter(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let (_, case_id) = open_case(
         &cl,
         "legal-1",
@@ -213,26 +215,57 @@ async fn a_legal_threat_alerts_at_once_even_from_a_promoter() {
     assert!(t["reasons"].to_string().contains("always P1"), "{t}");
 }
 
-#[tokio::test]
-async fn feedback_triaged_again_updates_its_case_without_a_second_alert() {
-    let cl = Closeloop::start().await;
-    let (feedback_id, case_id) = open_case(&cl, "edit-1", 6, "Room was fine").await;
+on_host_and_spin!(feedback_triaged_again_updates_its_case_without_a_second_alert);
+async fn feedback_triaged_again_updates_its_case_without_a_second_alert(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    // The customer edits their answer on the survey platform, whose webhook sends the change.
+    const TOKEN: &str = "url-token-for-tests-0123456789";
+    let r = cl
+        .admin(
+            "POST",
+            "/v1/admin/connections",
+            Some(json!({"platform": "delighted", "url_token": TOKEN})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = format!("/v1/sources/{}/{TOKEN}", r.json()["id"].as_str().unwrap());
+    let created = chrono::Utc::now().timestamp() - 60;
+    let answer = |event: &str, updated: i64, comment: &str| {
+        json!({"event_type": "survey_response.updated", "event_id": event, "event_data": {
+            "id": "edit-1", "survey_type": "nps", "score": 6, "comment": comment,
+            "person": {"id": "guest-42", "email": "guest42@example.com", "name": "Alex Guest"},
+            "person_properties": {"tier": "standard", "room": "412"},
+            "created_at": created, "updated_at": updated}})
+        .to_string()
+        .into_bytes()
+    };
+    let r = cl
+        .post_raw(
+            &path,
+            "application/json",
+            answer("ev-1", created, "Room was fine"),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let feedback_id = r.json()["feedback_id"].clone();
+    cl.settle().await;
+    let cases = cl.records("case:");
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    let case_id = cases[0]["id"].as_str().unwrap().to_owned();
     cl.slack.wait_for_delivered(1).await;
     assert_eq!(cl.case(&case_id).await["case"]["triage"]["priority"], "P2");
 
-    // The customer edits the answer (as issue 5's update does): stored, then marked pending.
-    let kv = cl.app.kv("default");
-    let key = format!("feedback:{feedback_id}");
-    let mut stored: Value = serde_json::from_slice(&kv.get(&key).unwrap()).unwrap();
-    stored["data"]["comment"] =
-        json!("Actually I am cancelling, the staff were rude and I want my money back");
-    kv.set(&key, stored.to_string().as_bytes());
-    let pending = json!({"schema": "pending/1", "data": {"since": chrono::Utc::now()}});
-    kv.set(
-        &format!("pending:triage:{feedback_id}"),
-        pending.to_string().as_bytes(),
-    );
-    cl.tick().await;
+    let edit = "Actually I am cancelling, the staff were rude and I want my money back";
+    let r = cl
+        .post_raw(
+            &path,
+            "application/json",
+            answer("ev-2", created + 30, edit),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "updated");
+    assert_eq!(r.json()["feedback_id"], feedback_id);
     cl.settle().await;
 
     let view = cl.case(&case_id).await;
@@ -254,9 +287,9 @@ async fn feedback_triaged_again_updates_its_case_without_a_second_alert() {
     assert_eq!(cl.records("notice:").len(), 1);
 }
 
-#[tokio::test]
-async fn contact_frequency_joins_a_new_answer_to_the_open_case() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(contact_frequency_joins_a_new_answer_to_the_open_case);
+async fn contact_frequency_joins_a_new_answer_to_the_open_case(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let r = cl
         .admin(
             "PUT",

@@ -2,6 +2,7 @@
 //! but never shown, the token, the methods and the body limit.
 
 use closeloop_e2e::client::request;
+use closeloop_e2e::{Runtime, on_host_and_spin};
 use serde_json::json;
 
 use super::*;
@@ -9,10 +10,10 @@ use super::*;
 /// The dispatch component's body limit (`MAX_BODY_BYTES` in components/dispatch).
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
-#[tokio::test]
-async fn teams_are_validated_stored_redacted_and_deleted() {
+on_host_and_spin!(teams_are_validated_stored_redacted_and_deleted);
+async fn teams_are_validated_stored_redacted_and_deleted(rt: Runtime) {
     let p = Providers::start("postmark").await;
-    let cl = Closeloop::start_with(|o| p.options(o)).await;
+    let cl = Closeloop::start_with(rt, |o| p.options(o)).await;
 
     // No token, a wrong token.
     let r = request("GET", &cl.url("/v1/admin/teams"), &[], Vec::new()).await;
@@ -114,9 +115,9 @@ async fn teams_are_validated_stored_redacted_and_deleted() {
         .problem(422);
 }
 
-#[tokio::test]
-async fn the_admin_body_limit_is_256_kib() {
-    let cl = Closeloop::start().await;
+on_host_and_spin!(the_admin_body_limit_is_256_kib);
+async fn the_admin_body_limit_is_256_kib(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
     let auth = format!("Bearer {}", closeloop_e2e::ADMIN_TOKEN);
     let headers = [
         ("authorization", auth.as_str()),

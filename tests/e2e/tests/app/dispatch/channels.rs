@@ -8,6 +8,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::*;
+use closeloop_e2e::{Runtime, on_host_and_spin};
 
 /// Verifies a Standard Webhooks signature independently of the app's code.
 fn verify_standard_webhook(r: &closeloop_e2e::mock::Received) {
@@ -28,10 +29,10 @@ fn verify_standard_webhook(r: &closeloop_e2e::mock::Received) {
     );
 }
 
-#[tokio::test]
-async fn every_channel_sends_its_providers_documented_request() {
+on_host_and_spin!(every_channel_sends_its_providers_documented_request);
+async fn every_channel_sends_its_providers_documented_request(rt: Runtime) {
     let p = Providers::start("postmark").await;
-    let cl = start(&p, &p.team()).await;
+    let cl = start(rt, &p, &p.team()).await;
     let case_id = open(
         &cl,
         &feedback_from("guest-7", "ch-1", 1, "Room <b>412</b> & the *lift* [noise]"),
@@ -40,6 +41,8 @@ async fn every_channel_sends_its_providers_documented_request() {
     for (_, m) in p.channels() {
         m.wait_for_delivered(1).await;
     }
+    // The last send's outcome is recorded after its provider answered.
+    crate::quiet(&cl).await;
     let case_url = format!("http://closeloop.test/v1/cases/{case_id}");
 
     // Slack incoming webhook: POST JSON to the webhook URL; Block Kit with both buttons.
@@ -207,8 +210,8 @@ async fn every_channel_sends_its_providers_documented_request() {
     }
 }
 
-#[tokio::test]
-async fn p2_cases_do_not_page_and_a_team_template_is_used() {
+on_host_and_spin!(p2_cases_do_not_page_and_a_team_template_is_used);
+async fn p2_cases_do_not_page_and_a_team_template_is_used(rt: Runtime) {
     let p = Providers::start("postmark").await;
     let mut team = p.team();
     team["templates"] = json!({
@@ -216,7 +219,7 @@ async fn p2_cases_do_not_page_and_a_team_template_is_used() {
         "email_subject": "Feedback for {team}: {priority}",
         "sms": "{priority} {customer}: {comment}"
     });
-    let cl = start(&p, &team).await;
+    let cl = start(rt, &p, &team).await;
     open(
         &cl,
         &feedback_from("guest-8", "ch-2", 5, "Cold <breakfast>"),
@@ -250,11 +253,11 @@ async fn p2_cases_do_not_page_and_a_team_template_is_used() {
     );
 }
 
-#[tokio::test]
-async fn customers_get_their_follow_up_by_email_through_resend_or_by_sms() {
+on_host_and_spin!(customers_get_their_follow_up_by_email_through_resend_or_by_sms);
+async fn customers_get_their_follow_up_by_email_through_resend_or_by_sms(rt: Runtime) {
     let p = Providers::start("resend").await;
     // No customer gateway: customers are written to directly.
-    let cl = Closeloop::start_with(|o| p.options(o).variable("customer_webhook_url", "")).await;
+    let cl = Closeloop::start_with(rt, |o| p.options(o).variable("customer_webhook_url", "")).await;
     let (_, case_id) = crate::open_case(&cl, "fu-1", 3, "noisy").await;
     for (path, body) in [
         ("acknowledge", json!({"by": "Dana"})),

@@ -8,6 +8,7 @@ use chrono::{Timelike, Utc};
 use serde_json::json;
 
 use super::*;
+use closeloop_e2e::{Runtime, on_host_only};
 
 fn email_member(id: &str, p: &Providers, extra: Value) -> Value {
     let mut m = json!({"id": id, "name": id, "time_zone": "UTC",
@@ -32,14 +33,17 @@ fn hhmm(t: chrono::DateTime<Utc>) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
-#[tokio::test]
+on_host_only!(
+    quiet_hours_hold_alerts_until_they_end_but_p1_breaks_through,
+    "needs the movable clock"
+);
 async fn quiet_hours_hold_alerts_until_they_end_but_p1_breaks_through() {
     let p = Providers::start("postmark").await;
     let now = Utc::now();
     let quiet = json!({"quiet_hours": {"start": hhmm(now - chrono::Duration::hours(1)),
                                        "end": hhmm(now + chrono::Duration::hours(2))}});
     let team = json!({"members": [email_member("dana", &p, quiet)]});
-    let cl = start(&p, &team).await;
+    let cl = start(Runtime::Host, &p, &team).await;
 
     let p2 = open(
         &cl,
@@ -71,26 +75,29 @@ async fn quiet_hours_hold_alerts_until_they_end_but_p1_breaks_through() {
     );
 
     // Still quiet an hour later.
-    cl.clock.advance(Duration::from_secs(3_600));
+    cl.clock().advance(Duration::from_secs(3_600));
     cl.tick().await;
     assert_eq!(p.email.received().len(), 1);
     // Quiet hours over: sent, once.
-    cl.clock.advance(Duration::from_secs(3_600 + 120));
+    cl.clock().advance(Duration::from_secs(3_600 + 120));
     let r = cl.tick().await;
     assert_eq!(r["dispatch"]["delivered"], 1, "{r}");
-    cl.clock.advance(Duration::from_secs(3_600));
+    cl.clock().advance(Duration::from_secs(3_600));
     cl.tick().await;
     assert_eq!(emails_to(&p, "dana").len(), 2);
     let _ = p1;
 }
 
-#[tokio::test]
+on_host_only!(
+    identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_digest,
+    "needs the movable clock"
+);
 async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_digest() {
     let p = Providers::start("postmark").await;
     let team = json!({"members": [
         email_member("sam", &p, json!({"max_alerts_per_hour": 2})),
     ]});
-    let cl = start(&p, &team).await;
+    let cl = start(Runtime::Host, &p, &team).await;
 
     // The same answer twice within minutes (a double submission): one alert, the second
     // folded.
@@ -133,14 +140,14 @@ async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_dige
     assert_eq!(digested["status"], "digested", "{digested}");
 
     // The digest goes out at the first tick after 09:00 in Sam's zone (UTC), once a day.
-    let now: chrono::DateTime<Utc> = cl.clock.now().into();
+    let now: chrono::DateTime<Utc> = cl.now().into();
     let today_nine = now.date_naive().and_hms_opt(9, 5, 0).unwrap().and_utc();
     let next_nine = if now < today_nine {
         today_nine
     } else {
         today_nine + chrono::Duration::days(1)
     };
-    cl.clock.advance((next_nine - now).to_std().unwrap());
+    cl.clock().advance((next_nine - now).to_std().unwrap());
     let r = cl.tick().await;
     assert_eq!(r["dispatch"]["digests"], 1, "{r}");
     let mails = emails_to(&p, "sam");
@@ -164,12 +171,15 @@ async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_dige
             .to_string()
             .contains("digest via email")
     );
-    cl.clock.advance(Duration::from_secs(600));
+    cl.clock().advance(Duration::from_secs(600));
     assert_eq!(cl.tick().await["dispatch"]["digests"], 0);
     assert_eq!(emails_to(&p, "sam").len(), 3);
 }
 
-#[tokio::test]
+on_host_only!(
+    unacknowledged_cases_escalate_to_the_lead_then_the_manager_until_acknowledged,
+    "needs the movable clock"
+);
 async fn unacknowledged_cases_escalate_to_the_lead_then_the_manager_until_acknowledged() {
     let p = Providers::start("postmark").await;
     let team = json!({
@@ -180,7 +190,7 @@ async fn unacknowledged_cases_escalate_to_the_lead_then_the_manager_until_acknow
         ],
         "escalation": ["lee", "max"]
     });
-    let cl = start(&p, &team).await;
+    let cl = start(Runtime::Host, &p, &team).await;
     let ignored = open(
         &cl,
         &feedback_from("guest-e1", "esc-1", 1, "Nobody answered"),
@@ -191,10 +201,10 @@ async fn unacknowledged_cases_escalate_to_the_lead_then_the_manager_until_acknow
     assert_eq!(emails_to(&p, "dana").len(), 2);
 
     // Before the first-response due time (P1: one hour): nothing.
-    cl.clock.advance(Duration::from_secs(59 * 60));
+    cl.clock().advance(Duration::from_secs(59 * 60));
     assert_eq!(cl.tick().await["dispatch"]["escalations"], 0);
     // Past it: the team lead, for both.
-    cl.clock.advance(Duration::from_secs(2 * 60));
+    cl.clock().advance(Duration::from_secs(2 * 60));
     assert_eq!(cl.tick().await["dispatch"]["escalations"], 2);
     let lee = emails_to(&p, "lee");
     assert_eq!(lee.len(), 2);
@@ -215,14 +225,14 @@ async fn unacknowledged_cases_escalate_to_the_lead_then_the_manager_until_acknow
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    cl.clock.advance(Duration::from_secs(60 * 60));
+    cl.clock().advance(Duration::from_secs(60 * 60));
     assert_eq!(cl.tick().await["dispatch"]["escalations"], 1);
     let max = emails_to(&p, "max");
     assert_eq!(max.len(), 1);
     assert!(max[0]["TextBody"].as_str().unwrap().contains(&ignored));
     assert!(max[0]["Subject"].as_str().unwrap().contains("manager"));
     // Nothing more, however long it waits: the chain has two levels.
-    cl.clock.advance(Duration::from_secs(24 * 3_600));
+    cl.clock().advance(Duration::from_secs(24 * 3_600));
     cl.tick().await;
     assert_eq!(emails_to(&p, "lee").len(), 2);
     assert_eq!(emails_to(&p, "max").len(), 1);

@@ -8,10 +8,9 @@ mod fatigue;
 
 use std::time::Duration;
 
-use closeloop_e2e::Closeloop;
 use closeloop_e2e::mock::{MockReceiver, Mode};
+use closeloop_e2e::{Closeloop, Options, Runtime};
 use serde_json::{Value, json};
-use spin_test_host::AppOptions;
 
 /// A Standard Webhooks secret (the reference libraries' test secret).
 pub const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -100,7 +99,7 @@ impl Providers {
     }
 
     /// The app's variables pointing every provider at its mock.
-    pub fn options(&self, o: AppOptions) -> AppOptions {
+    pub fn options(&self, o: Options) -> Options {
         let o = o
             .variable("email_provider", self.email_provider)
             .variable("email_from", EMAIL_FROM)
@@ -142,8 +141,8 @@ impl Providers {
 }
 
 /// Starts the app with every provider mocked, and puts `team` in the directory.
-pub async fn start(p: &Providers, team: &Value) -> Closeloop {
-    let cl = Closeloop::start_with(|o| p.options(o)).await;
+pub async fn start(rt: Runtime, p: &Providers, team: &Value) -> Closeloop {
+    let cl = Closeloop::start_with(rt, |o| p.options(o)).await;
     put_team(&cl, TEAM, team).await;
     cl
 }
@@ -163,22 +162,19 @@ pub fn feedback_from(customer: &str, external_id: &str, score: i64, comment: &st
     body
 }
 
-/// Posts feedback and waits until its case exists and its notice is planned (not until its
-/// deliveries are sent: quiet hours may hold them). Returns the case id.
+/// Posts feedback and waits until its case exists: the command folded, its notice planned
+/// (not until its deliveries are sent: quiet hours may hold them). Returns the case id.
 pub async fn open(cl: &Closeloop, body: &Value) -> String {
     let r = cl.post_feedback(body).await;
     assert_eq!(r.status, 202, "{}", r.text());
     let feedback_id = r.json()["feedback_id"].as_str().unwrap().to_owned();
-    for _ in 0..400 {
-        let snapshot = cl.store_snapshot();
-        let pending = snapshot
-            .keys()
-            .any(|k| k.starts_with("pending:triage:") || k.starts_with("pending:notice:"));
+    let deadline = std::time::Instant::now() + closeloop_e2e::SETTLE_WITHIN;
+    while std::time::Instant::now() < deadline {
         let case = cl
             .records("case:")
             .into_iter()
             .find(|c| c["feedback_id"] == feedback_id.as_str());
-        if let (false, Some(case)) = (pending, case) {
+        if let (0, Some(case)) = (cl.log_behind(), case) {
             return case["id"].as_str().unwrap().to_owned();
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -186,10 +182,19 @@ pub async fn open(cl: &Closeloop, body: &Value) -> String {
     panic!("no case for {feedback_id}");
 }
 
+/// The seconds of the outbox's schedule that still hold deliveries (tick looks at them then).
+pub fn scheduled(cl: &Closeloop) -> Vec<Value> {
+    cl.records("outbox:slots")
+        .first()
+        .and_then(|s| s["seconds"].as_array().cloned())
+        .unwrap_or_default()
+}
+
 /// Waits until no delivery is being attempted for the first time right now.
 pub async fn quiet(cl: &Closeloop) {
-    for _ in 0..400 {
-        let now = cl.clock.now();
+    let deadline = std::time::Instant::now() + closeloop_e2e::SETTLE_WITHIN;
+    while std::time::Instant::now() < deadline {
+        let now = cl.now();
         let busy = cl.records("delivery:").iter().any(|d| {
             d["status"] == "pending"
                 && d["attempts"] == 0
