@@ -25,13 +25,14 @@ use closeloop_bench::{arg, percentile};
 use closeloop_domain::case::{Action, Case, CaseEvent, CustomerAnswer, RootCause};
 use closeloop_domain::envelope::{self, Ref};
 use closeloop_domain::feedback::{self, Customer, Feedback, ValidFeedback};
+use closeloop_domain::projection::keys as projection_keys;
 use closeloop_domain::projection::memory::MemorySource;
-use closeloop_domain::projection::{Alerted, ProjectorState, keys as projection_keys};
 use closeloop_domain::score::{Score, ScoreKind};
 use closeloop_domain::triage::{TriagePolicy, triage};
 use closeloop_domain::{ids, keys};
 use closeloop_e2e::client::{Response, request};
-use closeloop_e2e::{ADMIN_TOKEN, AGENT_TOKEN, Closeloop};
+use closeloop_e2e::{ADMIN_TOKEN, AGENT_TOKEN, Closeloop, Options, Runtime};
+use closeloop_workflow::fold::records::{CaseFile, case_file, case_file_page};
 use serde_json::json;
 use spin_test_host::KvHandle;
 
@@ -285,28 +286,19 @@ fn seed(kv: &KvHandle, path: &Path, n: usize, now: Timestamp) -> Seeded {
                 envelope::encode(&Ref { id: f.id.clone() }),
             ));
             writes.push((keys::feedback(&f.id), envelope::encode(&f)));
-            // Each event under its key and numbered in the case's timeline, as
-            // `closeloop_edge::timeline::append` stores them (the counter is Spin's 8-byte
-            // little-endian integer).
-            for (n, e) in events.iter().enumerate() {
-                writes.push((keys::event(&case.id, &e.id), envelope::encode(e)));
-                writes.push((
-                    keys::timeline_entry(&case.id, n as u64 + 1),
-                    envelope::encode(&Ref { id: e.id.clone() }),
-                ));
+            // The case's file, as the fold writes it: its latest events, older ones paged.
+            let mut file = CaseFile::new(&case.id);
+            for e in &events {
+                if let Some((n, page)) = file.record(e.clone()) {
+                    writes.push((case_file_page(&case.id, n), envelope::encode(&page)));
+                }
             }
-            writes.push((
-                keys::timeline_count(&case.id),
-                (events.len() as i64).to_le_bytes().to_vec(),
-            ));
             if case.triage.alert {
                 let at = f.received_at + chrono::Duration::seconds(5 + (mix(i, 4) % 55) as i64);
-                writes.push((
-                    projection_keys::alerted(&case.id),
-                    envelope::encode(&Alerted { at }),
-                ));
+                file.alerted_at = Some(at);
                 mem.alerted.insert(case.id.clone(), at);
             }
+            writes.push((case_file(&case.id), envelope::encode(&file)));
             writes.push((keys::case(&case.id), envelope::encode(&case)));
             ids.push(f.id.clone());
             mem.feedback.insert(f.id.clone(), f);
@@ -342,15 +334,6 @@ fn seed(kv: &KvHandle, path: &Path, n: usize, now: Timestamp) -> Seeded {
     writes.push((
         projection_keys::INDEX_ROOT.to_owned(),
         envelope::encode(&mem.root),
-    ));
-    // Nothing in the feed (no change counter) and nothing folded: up to date.
-    writes.push((
-        projection_keys::STATE.to_owned(),
-        envelope::encode(&ProjectorState {
-            folded: 0,
-            folded_at: Some(now),
-            ..Default::default()
-        }),
     ));
     seeded.keys += writes.len();
     kv.set_many(&writes);
@@ -450,13 +433,9 @@ fn kpi(html: &str, id: &str) -> Option<i64> {
 
 /// Seeds a store of `n` cases, starts the app on it, times every route and checks the answers.
 async fn run(n: usize, plan: (usize, usize), checks: &mut Checks) -> (Seeded, Vec<Timing>) {
-    let path = std::env::temp_dir().join(format!(
-        "closeloop-bench-console-{}-{n}.db",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    let cl = Closeloop::start_on_sqlite(&path).await;
-    let now: Timestamp = cl.clock.now().into();
+    let cl = Closeloop::start_with(Runtime::Host, Options::on_sqlite).await;
+    let path = cl.store_file().expect("a store file");
+    let now: Timestamp = cl.now().into();
     let seeded = {
         let kv = cl.app.kv("default");
         tokio::task::spawn_blocking(move || seed(&kv, &path, n, now))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use closeloop_bench::{arg, ms, percentile};
 use closeloop_e2e::mock::{MockReceiver, Mode};
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_e2e::{Closeloop, Runtime, feedback};
 use serde_json::json;
 
 #[tokio::main]
@@ -25,7 +25,7 @@ async fn main() {
     let email = MockReceiver::start().await;
     teams.set_mode(Mode::Status(202, ""));
     email.set_mode(Mode::Status(200, r#"{"ErrorCode":0,"Message":"OK"}"#));
-    let cl = Closeloop::start_with(|o| {
+    let cl = Closeloop::start_with(Runtime::Host, |o| {
         o.variable("email_provider", "postmark")
             .variable("email_from", "alerts@closeloop.test")
             .variable("postmark_server_token", "bench-token")

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use closeloop_bench::{arg, ms, percentile};
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_e2e::{Closeloop, Runtime, feedback};
 
 #[tokio::main]
 async fn main() {
     let posts = arg("--posts", 500);
     let concurrency = arg("--concurrency", 16).max(1);
-    let cl = Closeloop::start().await;
+    let cl = Closeloop::start(Runtime::Host).await;
     println!("load: {posts} posts at concurrency {concurrency}");
 
     let started = Instant::now();

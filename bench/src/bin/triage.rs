@@ -1,7 +1,8 @@
 //! Triage speed: natively, inside the triage component, and the sentiment model against the
 //! Python vaderSentiment package on the same machine in the same run.
 //!
-//! Run: `cargo run --release -p closeloop-bench --bin triage -- [--n 20000] [--requests 400]`.
+//! Run: `cargo run --release -p closeloop-bench --bin triage -- [--n 20000] [--requests 400]
+//! [--connections 8] [--spin http://127.0.0.1:3000]`.
 //! The comparison needs `python3` with vaderSentiment (`pip install vaderSentiment`); without
 //! it the bench says so and prints the rest. Comments come from the shared development set
 //! when `../shared/data/sentiment` is there, otherwise from built-in samples.
@@ -11,12 +12,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use closeloop_bench::arg;
+use closeloop_bench::{arg, text_arg};
 use closeloop_domain::feedback::{Customer, Feedback};
 use closeloop_domain::score::{Score, ScoreKind};
 use closeloop_domain::triage::sentiment;
-use closeloop_domain::triage::{TriageConfig, TriagePolicy, routing, triage_with};
-use closeloop_e2e::{Closeloop, feedback};
+use closeloop_domain::triage::{TriageConfig, TriagePolicy, config, routing, triage_with};
+use closeloop_e2e::client::request;
+use closeloop_e2e::{ADMIN_TOKEN, Closeloop, Runtime, feedback};
 use serde_json::json;
 
 const SAMPLES: &[&str] = &[
@@ -155,6 +157,40 @@ async fn main() {
         "triage bench: comments from {from} ({} distinct)",
         texts.len()
     );
+    let policy = TriagePolicy {
+        default_team: "customer-success".into(),
+    };
+    let now = "2026-11-27T16:31:00Z".parse().unwrap();
+
+    // 0. What a fresh instance pays per request: the default configuration compiled and one
+    // triage, first in this process (nothing built yet), then the same warm.
+    let first = sample_feedback(0, &texts[0]);
+    let started = Instant::now();
+    std::hint::black_box(triage_with(
+        &first,
+        &policy,
+        &config::compile(None, None, None),
+        now,
+    ));
+    let fresh = started.elapsed();
+    let warm_rounds = 1_000;
+    let started = Instant::now();
+    for i in 0..warm_rounds {
+        let f = sample_feedback(i, &texts[i % texts.len()]);
+        std::hint::black_box(triage_with(
+            &f,
+            &policy,
+            &config::compile(None, None, None),
+            now,
+        ));
+    }
+    let warm = started.elapsed() / warm_rounds as u32;
+    println!(
+        "first triage in a fresh process (default config compiled + triaged): {:>8.1} µs; warm: {:>6.1} µs ({:.0}x)",
+        fresh.as_secs_f64() * 1e6,
+        warm.as_secs_f64() * 1e6,
+        fresh.as_secs_f64() / warm.as_secs_f64()
+    );
 
     // 1. Sentiment alone: Rust vs Python vaderSentiment, the same texts.
     let rounds: Vec<String> = texts
@@ -189,13 +225,9 @@ async fn main() {
 
     // 2. The whole triage, natively.
     let config = bench_rules();
-    let policy = TriagePolicy {
-        default_team: "customer-success".into(),
-    };
     let inputs: Vec<Feedback> = (0..n)
         .map(|i| sample_feedback(i, &texts[i % texts.len()]))
         .collect();
-    let now = "2026-11-27T16:31:00Z".parse().unwrap();
     let started = Instant::now();
     for f in &inputs {
         std::hint::black_box(triage_with(f, &policy, &config, now));
@@ -203,27 +235,93 @@ async fn main() {
     let native = n as f64 / started.elapsed().as_secs_f64();
     println!("triage, native: {native:>10.0} triages/s ({n} feedback, 4 routing rules)");
 
-    // 3. Inside the triage component: POST /v1/triage/preview on the test host, one at a time,
-    // so each request is one instance running one triage (HTTP and instantiation included).
-    let cl = Closeloop::start().await;
-    let rules = json!({"rules": []});
-    let body = |i: usize| json!({"feedback": feedback(&format!("bench-{i}"), (i % 11) as i64, &texts[i % texts.len()]), "rules": rules});
-    for i in 0..20 {
-        assert_eq!(
-            cl.admin("POST", "/v1/triage/preview", Some(body(i)))
-                .await
-                .status,
-            200
-        );
-    }
-    let started = Instant::now();
-    for i in 0..requests {
-        let r = cl.admin("POST", "/v1/triage/preview", Some(body(i))).await;
+    // 3. Inside the triage component over HTTP: each request is one fresh instance (HTTP and
+    // instantiation included) running one triage, `POST /v1/triage/preview`; beside it, the same
+    // component answering a route it does not have (404: instantiation and HTTP, no triage), so
+    // the figures can be read on a busy machine. On the test host, or with `--spin <base url>`
+    // on an app that `spin up` serves (admin token from SPIN_VARIABLE_ADMIN_TOKEN, else
+    // dev/dev.env's).
+    let connections = arg("--connections", 8);
+    let test_host;
+    let (base, token, runtime) = match text_arg("--spin") {
+        Some(url) => (
+            url,
+            std::env::var("SPIN_VARIABLE_ADMIN_TOKEN").unwrap_or_else(|_| "dev-admin-token".into()),
+            "real Spin",
+        ),
+        None => {
+            // Built first: the app's clock starts when it does, and the feedback must not lie
+            // in its future.
+            spin_test_host::build_components(&closeloop_e2e::manifest()).expect("components build");
+            test_host = Closeloop::start(Runtime::Host).await;
+            (
+                test_host.app.base_url(),
+                ADMIN_TOKEN.to_owned(),
+                "the test host",
+            )
+        }
+    };
+    let auth = format!("Bearer {token}");
+    let preview: Vec<Vec<u8>> = (0..requests)
+        .map(|i| {
+            let f = feedback(
+                &format!("bench-{i}"),
+                (i % 11) as i64,
+                &texts[i % texts.len()],
+            );
+            json!({"feedback": f, "rules": {"rules": []}})
+                .to_string()
+                .into_bytes()
+        })
+        .collect();
+    let preview_url = format!("{base}/v1/triage/preview");
+    let trivial_url = format!("{base}/v1/internal/triage/bench");
+    let call = |url: &str, body: &[u8]| {
+        let (url, body, auth) = (url.to_owned(), body.to_vec(), auth.clone());
+        async move {
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("content-type", "application/json"),
+            ];
+            request("POST", &url, &headers, body).await
+        }
+    };
+    for body in preview.iter().take(20) {
+        let r = call(&preview_url, body).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let component = requests as f64 / started.elapsed().as_secs_f64();
-    println!(
-        "triage, inside the component (preview over HTTP, sequential): {component:>8.0} triages/s ({requests} requests); native is {:.0}x",
-        native / component
-    );
+    // Requests per second of `requests` calls to `url`, `concurrency` at a time.
+    let rate = |url: &str, status: u16, concurrency: usize| {
+        let url = url.to_owned();
+        let preview = &preview;
+        async move {
+            let started = Instant::now();
+            let per_task = requests.div_ceil(concurrency);
+            let tasks = preview.chunks(per_task).map(|bodies| {
+                let url = url.clone();
+                async move {
+                    for body in bodies {
+                        let r = call(&url, body).await;
+                        assert_eq!(r.status, status, "{}", r.text());
+                    }
+                }
+            });
+            futures::future::join_all(tasks).await;
+            requests as f64 / started.elapsed().as_secs_f64()
+        }
+    };
+    let mut rows = Vec::new();
+    for concurrency in [1, connections] {
+        let triage = rate(&preview_url, 200, concurrency).await;
+        let trivial = rate(&trivial_url, 404, concurrency).await;
+        rows.push((concurrency, triage, trivial));
+    }
+    println!("triage over HTTP on {runtime} ({requests} requests per figure):");
+    for (concurrency, triage, trivial) in rows {
+        println!(
+            "  {concurrency:>2} at a time: preview {triage:>7.0} triages/s, trivial 404 {trivial:>7.0} requests/s; triage is {:.0}% of trivial, native is {:.0}x",
+            100.0 * triage / trivial,
+            native / triage
+        );
+    }
 }
