@@ -340,7 +340,10 @@ pub fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
     }
     let now = clock::now();
     let (provider, request) = request(kv, delivery, &loaded, now)?;
-    let timeout = Duration::from_millis(config::number("delivery_timeout_ms", delivery::DEFAULT_TIMEOUT_MS));
+    let timeout = Duration::from_millis(config::number(
+        "delivery_timeout_ms",
+        delivery::DEFAULT_TIMEOUT_MS,
+    ));
     let headers: Vec<(&str, &str)> = request
         .headers
         .iter()

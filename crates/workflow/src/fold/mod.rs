@@ -44,7 +44,6 @@ pub mod sweep;
 
 use std::collections::BTreeSet;
 
-use closeloop_domain::{Timestamp, keys};
 use closeloop_domain::case::{Action, Case, CaseEvent, CustomerAnswer, EventKind};
 use closeloop_domain::contact::QuietHours;
 use closeloop_domain::delivery::{ConfiguredChannels, Delivery, first_attempt_lease};
@@ -57,6 +56,7 @@ use closeloop_domain::sources::SourceEvent;
 use closeloop_domain::triage::config::{self, CustomTopics, TeamCalendars};
 use closeloop_domain::triage::routing::RuleSet;
 use closeloop_domain::triage::{TriageConfig, TriagePolicy};
+use closeloop_domain::{Timestamp, keys};
 use serde::{Deserialize, Serialize};
 
 use crate::env::Env;

@@ -7,9 +7,7 @@
 //! about) and its deliveries exist before anyone may send them.
 
 use closeloop_domain::case::{Case, CaseEvent, EventKind};
-use closeloop_domain::delivery::{
-    Delivery, DeliveryStatus, Lease, Target,
-};
+use closeloop_domain::delivery::{Delivery, DeliveryStatus, Lease, Target};
 use closeloop_domain::dispatch::directory::Team;
 use closeloop_domain::dispatch::fatigue;
 use closeloop_domain::dispatch::plan::{self, Counts, Decision, Guard, PlanInput};

@@ -25,7 +25,11 @@ async fn each_step_stays_within_its_write_budget() {
 
     let before = kv.writes();
     let r = cl
-        .post_feedback(&feedback("budget-1", 2, "The room by the lift was noisy all night"))
+        .post_feedback(&feedback(
+            "budget-1",
+            2,
+            "The room by the lift was noisy all night",
+        ))
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     cl.slack.wait_for_delivered(1).await;
@@ -52,7 +56,11 @@ async fn each_step_stays_within_its_write_budget() {
 
     for (action, body, status) in [
         ("acknowledge", json!({"by": "Dana"}), 200),
-        ("notes", json!({"by": "Dana", "text": "calling the guest"}), 201),
+        (
+            "notes",
+            json!({"by": "Dana", "text": "calling the guest"}),
+            201,
+        ),
         (
             "resolve",
             json!({"by": "Dana", "resolution": "Moved the guest", "root_cause": "facilities"}),

@@ -106,7 +106,10 @@ async fn sixteen_connections_posting_the_same_answers_make_one_of_everything(rt:
         let of: Vec<_> = answers.iter().filter(|(e, ..)| *e == external).collect();
         assert_eq!(of.len(), CONNECTIONS);
         let accepted = of.iter().filter(|(_, s, _)| *s == 202).count();
-        assert_eq!(accepted, 1, "{external}: one 202, the rest duplicates: {of:?}");
+        assert_eq!(
+            accepted, 1,
+            "{external}: one 202, the rest duplicates: {of:?}"
+        );
         let ids: std::collections::BTreeSet<_> = of.iter().map(|(.., id)| id).collect();
         assert_eq!(ids.len(), 1, "{external}: one feedback id");
     }
