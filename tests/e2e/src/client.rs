@@ -66,7 +66,23 @@ impl Response {
 }
 
 /// Sends one request and reads the whole response.
+///
+/// # Panics
+/// When no response comes (see [`try_request`] for a runtime that may be gone).
 pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Response {
+    try_request(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Like [`request`], answering why no whole response came: the connection was refused or cut
+/// (a runtime killed mid-request, say).
+pub async fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Response, String> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut builder = hyper::Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -75,10 +91,7 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Ve
     let req = builder
         .body(Full::new(Bytes::from(body)))
         .expect("a valid request");
-    let res = client
-        .request(req)
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let res = client.request(req).await.map_err(|e| e.to_string())?;
     let status = res.status().as_u16();
     let headers = res
         .headers()
@@ -94,12 +107,12 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Ve
         .into_body()
         .collect()
         .await
-        .expect("a readable body")
+        .map_err(|e| e.to_string())?
         .to_bytes()
         .to_vec();
-    Response {
+    Ok(Response {
         status,
         headers,
         body,
-    }
+    })
 }

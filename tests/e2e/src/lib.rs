@@ -54,6 +54,9 @@ pub enum Runtime {
     Host,
     /// The real `spin up`, a child process.
     Spin,
+    /// The test host's `up` as a child process, run like `spin up`: for tests that crash the
+    /// runtime ([`Closeloop::kill`]) and compare it with Spin. It reads the real clock.
+    HostProcess,
 }
 
 impl Runtime {
@@ -61,7 +64,7 @@ impl Runtime {
     /// is installed (else a SKIPPED message, or a failure under `CI`).
     pub fn available(self) -> bool {
         match self {
-            Runtime::Host => true,
+            Runtime::Host | Runtime::HostProcess => true,
             Runtime::Spin => SpinCli::find_or_skip().is_some(),
         }
     }
@@ -150,6 +153,7 @@ pub struct Options {
     variables: BTreeMap<String, String>,
     own_url_variables: Vec<String>,
     sqlite: bool,
+    runtime_config: Option<PathBuf>,
 }
 
 impl Options {
@@ -170,6 +174,12 @@ impl Options {
     /// always its SQLite file.
     pub fn on_sqlite(mut self) -> Self {
         self.sqlite = true;
+        self
+    }
+
+    /// Runs with `--runtime-config-file` (a Redis default store, say), on every runtime.
+    pub fn runtime_config(mut self, file: &Path) -> Self {
+        self.runtime_config = Some(file.to_owned());
         self
     }
 }
@@ -201,6 +211,7 @@ impl Drop for Scratch {
 /// closeloop running with its three mock receivers.
 pub struct Closeloop {
     pub app: App,
+    runtime: Runtime,
     clock: Option<TestClock>,
     pub slack: Arc<MockReceiver>,
     pub webhook: Arc<MockReceiver>,
@@ -275,6 +286,7 @@ impl Closeloop {
             variables,
             own_url_variables: Vec::new(),
             sqlite: false,
+            runtime_config: None,
         });
         let (app, clock, scratch) = match rt {
             Runtime::Host => {
@@ -291,16 +303,23 @@ impl Closeloop {
                     host = host.variable(name, &own_url);
                 }
                 let scratch = options.sqlite.then(|| Scratch::new("sqlite"));
-                host = match &scratch {
-                    Some(dir) => host.sqlite_path(dir.0.join(SQLITE_FILE)),
-                    None => host.key_value_in_memory(),
+                host = match (&options.runtime_config, &scratch) {
+                    (Some(rc), _) => host.runtime_config_file(rc),
+                    (None, Some(dir)) => host.sqlite_path(dir.0.join(SQLITE_FILE)),
+                    (None, None) => host.key_value_in_memory(),
                 };
                 let app = spin_test_host::start(host).await?;
                 (App::Host(app), Some(clock), scratch)
             }
-            Runtime::Spin => {
-                let cli = SpinCli::find()?;
+            Runtime::Spin | Runtime::HostProcess => {
+                let cli = match rt {
+                    Runtime::Spin => SpinCli::find()?,
+                    _ => SpinCli::at(host_process_bin()),
+                };
                 let mut spin = SpinOptions::new(manifest());
+                if let Some(rc) = &options.runtime_config {
+                    spin = spin.runtime_config_file(rc);
+                }
                 for (name, value) in &options.variables {
                     spin = spin.variable(name, value);
                 }
@@ -313,6 +332,7 @@ impl Closeloop {
         };
         Ok(Closeloop {
             app,
+            runtime: rt,
             clock,
             slack,
             webhook,
@@ -348,6 +368,7 @@ impl Closeloop {
             let [slack, webhook, customer] = mocks.clone();
             replicas.push(Closeloop {
                 app: App::Host(app),
+                runtime: Runtime::Host,
                 clock: Some(clock.clone()),
                 slack,
                 webhook,
@@ -356,6 +377,33 @@ impl Closeloop {
             });
         }
         replicas
+    }
+
+    /// Where the app runs.
+    pub fn runtime(&self) -> Runtime {
+        self.runtime
+    }
+
+    /// The crash: `kill -9` of a runtime running as a process ([`Runtime::Spin`],
+    /// [`Runtime::HostProcess`]), whatever it is doing.
+    ///
+    /// # Panics
+    /// On [`Runtime::Host`], which runs in the test's own process.
+    pub fn kill(&mut self) {
+        match &mut self.app {
+            App::Spin(app) => app.kill(),
+            App::Host(_) => {
+                panic!("the in-process host cannot be killed: use Runtime::HostProcess")
+            }
+        }
+    }
+
+    /// Starts a killed runtime again on the same state and port, and waits until it answers.
+    pub async fn restart(&mut self) {
+        let App::Spin(app) = &mut self.app else {
+            panic!("the in-process host cannot be restarted: use Runtime::HostProcess");
+        };
+        tokio::task::block_in_place(|| app.restart()).expect("the runtime restarts");
     }
 
     /// The app's movable wall clock.
@@ -574,6 +622,47 @@ impl Closeloop {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+/// The test host's CLI, this package's `closeloop-test-host` binary: next to the test
+/// executable's `deps/` directory (cargo builds a package's binaries before its integration
+/// tests), or next to the running binary (a bench, after [`build_host_process`]).
+fn host_process_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable's path");
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("closeloop-test-host"))
+        .find(|bin| bin.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no closeloop-test-host beside {}: cargo build -p closeloop-e2e --bin closeloop-test-host",
+                exe.display()
+            )
+        })
+}
+
+/// Builds the test host's CLI for [`Runtime::HostProcess`] (`release`: the release profile),
+/// for a program that is not one of this package's tests.
+pub fn build_host_process(release: bool) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "build",
+        "-p",
+        "closeloop-e2e",
+        "--bin",
+        "closeloop-test-host",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status()?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo build of closeloop-test-host: {status}"
+    );
+    Ok(())
 }
 
 /// Whether `snapshot` shows work under way (see [`Closeloop::settle`]): a delivery whose

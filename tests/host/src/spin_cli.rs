@@ -154,6 +154,13 @@ impl SpinCli {
         }
     }
 
+    /// A binary at `bin` that runs like `spin up` (the same `up` flags and `SPIN_VARIABLE_*`,
+    /// printing `Serving <url>` when ready): the test host's own CLI, run as a process so that
+    /// a test can kill it as it kills Spin.
+    pub fn at(bin: impl Into<PathBuf>) -> Self {
+        Self { bin: bin.into() }
+    }
+
     /// The binary.
     pub fn path(&self) -> &Path {
         &self.bin
