@@ -2,7 +2,7 @@
 //! Python vaderSentiment package on the same machine in the same run.
 //!
 //! Run: `cargo run --release -p closeloop-bench --bin triage -- [--n 20000] [--requests 400]
-//! [--connections 8] [--spin http://127.0.0.1:3000]`.
+//! [--connections 8]` (over HTTP on real Spin, when installed, and on the test host).
 //! The comparison needs `python3` with vaderSentiment (`pip install vaderSentiment`); without
 //! it the bench says so and prints the rest. Comments come from the shared development set
 //! when `../shared/data/sentiment` is there, otherwise from built-in samples.
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use closeloop_bench::{arg, text_arg};
+use closeloop_bench::arg;
 use closeloop_domain::feedback::{Customer, Feedback};
 use closeloop_domain::score::{Score, ScoreKind};
 use closeloop_domain::triage::sentiment;
@@ -235,33 +235,14 @@ async fn main() {
     let native = n as f64 / started.elapsed().as_secs_f64();
     println!("triage, native: {native:>10.0} triages/s ({n} feedback, 4 routing rules)");
 
-    // 3. Inside the triage component over HTTP: each request is one fresh instance (HTTP and
+    // 3. Inside the triage component over HTTP, on real Spin and on the test host (each an `up`
+    // process on its default store): each request is one fresh instance (HTTP and
     // instantiation included) running one triage, `POST /v1/triage/preview`; beside it, the same
     // component answering a route it does not have (404: instantiation and HTTP, no triage), so
-    // the figures can be read on a busy machine. On the test host, or with `--spin <base url>`
-    // on an app that `spin up` serves (admin token from SPIN_VARIABLE_ADMIN_TOKEN, else
-    // dev/dev.env's).
+    // the figures can be read on a busy machine.
     let connections = arg("--connections", 8);
-    let test_host;
-    let (base, token, runtime) = match text_arg("--spin") {
-        Some(url) => (
-            url,
-            std::env::var("SPIN_VARIABLE_ADMIN_TOKEN").unwrap_or_else(|_| "dev-admin-token".into()),
-            "real Spin",
-        ),
-        None => {
-            // Built first: the app's clock starts when it does, and the feedback must not lie
-            // in its future.
-            spin_test_host::build_components(&closeloop_e2e::manifest()).expect("components build");
-            test_host = Closeloop::start(Runtime::Host).await;
-            (
-                test_host.app.base_url(),
-                ADMIN_TOKEN.to_owned(),
-                "the test host",
-            )
-        }
-    };
-    let auth = format!("Bearer {token}");
+    spin_test_host::build_components(&closeloop_e2e::manifest()).expect("components build");
+    closeloop_e2e::build_host_process(true).expect("the host's CLI builds");
     let preview: Vec<Vec<u8>> = (0..requests)
         .map(|i| {
             let f = feedback(
@@ -274,8 +255,43 @@ async fn main() {
                 .into_bytes()
         })
         .collect();
+    let mut at_most_connections = Vec::new();
+    for rt in [Runtime::Spin, Runtime::HostProcess] {
+        if !rt.available() {
+            continue;
+        }
+        let app = Closeloop::start(rt).await;
+        let rows = over_http(&app, &preview, connections).await;
+        println!("triage over HTTP on {rt:?} ({requests} requests per figure):");
+        for &(concurrency, triage, trivial) in &rows {
+            println!(
+                "  {concurrency:>2} at a time: preview {triage:>7.0} triages/s, trivial 404 {trivial:>7.0} requests/s; triage is {:.0}% of trivial, native is {:.0}x",
+                100.0 * triage / trivial,
+                native / triage
+            );
+        }
+        at_most_connections.push(rows[rows.len() - 1].1);
+        app.app.shutdown().await;
+    }
+    if let [spin, host] = at_most_connections[..] {
+        println!(
+            "host/Spin at {connections} at a time: {:.2}x (above 1: the host is faster)",
+            host / spin
+        );
+    }
+}
+
+/// (concurrency, triages/s, trivial 404s/s) at one request at a time and at `connections`.
+async fn over_http(
+    app: &Closeloop,
+    preview: &[Vec<u8>],
+    connections: usize,
+) -> Vec<(usize, f64, f64)> {
+    let base = app.app.base_url();
+    let auth = format!("Bearer {ADMIN_TOKEN}");
     let preview_url = format!("{base}/v1/triage/preview");
     let trivial_url = format!("{base}/v1/internal/triage/bench");
+    let requests = preview.len();
     let call = |url: &str, body: &[u8]| {
         let (url, body, auth) = (url.to_owned(), body.to_vec(), auth.clone());
         async move {
@@ -293,7 +309,6 @@ async fn main() {
     // Requests per second of `requests` calls to `url`, `concurrency` at a time.
     let rate = |url: &str, status: u16, concurrency: usize| {
         let url = url.to_owned();
-        let preview = &preview;
         async move {
             let started = Instant::now();
             let per_task = requests.div_ceil(concurrency);
@@ -316,12 +331,5 @@ async fn main() {
         let trivial = rate(&trivial_url, 404, concurrency).await;
         rows.push((concurrency, triage, trivial));
     }
-    println!("triage over HTTP on {runtime} ({requests} requests per figure):");
-    for (concurrency, triage, trivial) in rows {
-        println!(
-            "  {concurrency:>2} at a time: preview {triage:>7.0} triages/s, trivial 404 {trivial:>7.0} requests/s; triage is {:.0}% of trivial, native is {:.0}x",
-            100.0 * triage / trivial,
-            native / triage
-        );
-    }
+    rows
 }

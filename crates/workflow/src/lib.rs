@@ -11,7 +11,6 @@
 //! - [`log`]: the ordered log every change goes through: one folder at a time, no lease
 //!   write, one `set-many` per fold, crash recovery by takeover.
 //! - [`tx`]: the fold's unit of work (read once, write once).
-//! - [`fold`]: what every command does, applied by the log's folds.
 //! - [`attempt`]: one attempt of a delivery, under a lease.
 //! - [`outbox_tick`]: dispatch's side: hand-overs attempted, and the tick that escalates,
 //!   sends digests and works through the outbox's schedule.

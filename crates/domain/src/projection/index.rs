@@ -14,8 +14,11 @@ use crate::Timestamp;
 use crate::case::{Case, CaseState};
 use crate::feedback::Feedback;
 
-/// The most entries one chunk holds before it splits in two.
-pub const MAX_CHUNK: usize = 400;
+/// The most entries one chunk holds before it splits in two. Every fold that moves a case
+/// reads and rewrites the root and one chunk: at 100 entries (about 27 KB) a fold costs 2.3
+/// times less than at 400 with 2,000 cases, and the root stays smaller than a 400-entry chunk
+/// up to about 100,000 cases.
+pub const MAX_CHUNK: usize = 100;
 
 /// Where a case sorts: open before the rest, then by the next due time, priority, opening
 /// time and id: the inbox's order.

@@ -27,8 +27,9 @@ use crate::feedback::Feedback;
 use crate::metrics::{Contribution, DayAggregate};
 use index::{IndexChunk, IndexEdit, IndexEntry, IndexRoot};
 
-/// How many feedback ids one chunk of a day's list holds.
-pub const DAY_IDS_CHUNK: usize = 1_000;
+/// How many feedback ids one chunk of a day's list holds: each arrival rewrites the day's last
+/// chunk, so it is kept small (about 10 KB).
+pub const DAY_IDS_CHUNK: usize = 250;
 
 /// What one piece of feedback currently contributes, kept so it can be taken away.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
