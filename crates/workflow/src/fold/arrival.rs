@@ -7,7 +7,7 @@
 //! separated by another request: of sixteen racing copies, the first in ticket order is
 //! accepted and the other fifteen are duplicates.
 
-use closeloop_domain::case::{Case, CaseEvent, EventKind};
+use closeloop_domain::case::{Action, Case, CaseEvent, EventKind};
 use closeloop_domain::envelope::Ref;
 use closeloop_domain::feedback::{self, Feedback};
 use closeloop_domain::notice::Notice;
@@ -86,10 +86,25 @@ fn open_or_join(f: &mut Folder<'_, '_>, feedback: &Feedback) -> Result<String, S
             triage.assign(owner);
         }
     }
-    let case = Case::open(&feedback.id, feedback.received_at, triage);
+    let mut case = Case::open(&feedback.id, feedback.received_at, triage);
     let mut file = CaseFile::new(&case.id);
     record(f, &mut file, received_event(feedback, &case.id, ""));
     record(f, &mut file, case.opened_event());
+    // The owner a rule names (or its round-robin's turn) owns the case: the owner's inbox
+    // shows it, and the case is assigned by triage, as an agent would assign it.
+    if let Some(owner) = case.triage.routing.owner.clone() {
+        let assign = Action::Assign {
+            by: "triage".into(),
+            to: owner,
+            note: Some("routed by the triage rules".into()),
+        };
+        let event_id = ids::derived(now, &["routed", &case.id]).to_string();
+        let (assigned, event) = case
+            .apply(assign, event_id, now)
+            .expect("a new case can be assigned");
+        case = assigned;
+        record(f, &mut file, event);
+    }
     if let Some(identity) = &identity {
         f.tx.put(
             config::open_case_key(identity),

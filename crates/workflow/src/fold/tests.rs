@@ -251,3 +251,40 @@ fn an_answer_from_a_customer_with_an_open_case_joins_it_when_the_rule_is_on() {
         .unwrap();
     assert_eq!(file.events.len(), 3, "two receipts and the opening");
 }
+
+#[test]
+fn the_owner_a_rule_names_owns_the_case_assigned_by_triage() {
+    let app = App::new();
+    let rules: closeloop_domain::triage::routing::RuleSet =
+        serde_json::from_value(serde_json::json!({
+            "rules": [{"name": "everything to Ana", "when": [],
+                       "then": {"team": "customer-success", "owner": "csm-ana"}}]
+        }))
+        .unwrap();
+    app.store.seed(
+        closeloop_domain::triage::config::RULES_KEY,
+        closeloop_domain::envelope::encode(&rules),
+    );
+    let done = app.submit(arrival(feedback(
+        "b2b-1",
+        4,
+        "Implementation took too long",
+    )));
+    let Verdict::Accepted {
+        case_id: Some(id), ..
+    } = done.verdict
+    else {
+        panic!("{:?}", done.verdict)
+    };
+    let case: Case = app.record(&keys::case(&id)).unwrap();
+    assert_eq!(case.owner.as_deref(), Some("csm-ana"));
+    assert_eq!(case.state, closeloop_domain::case::CaseState::Assigned);
+    let file: CaseFile = app.record(&records::case_file(&id)).unwrap();
+    let assigned: Vec<_> = file
+        .events
+        .iter()
+        .filter(|e| e.kind == closeloop_domain::case::EventKind::Assigned)
+        .collect();
+    assert_eq!(assigned.len(), 1, "{:?}", file.events);
+    assert_eq!(assigned[0].actor, "triage");
+}

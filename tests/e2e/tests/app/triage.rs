@@ -187,6 +187,21 @@ async fn rules_route_real_cases_by_round_robin_in_the_teams_business_hours(rt: R
             "{opened} {due}"
         );
         owners.push(t["routing"]["owner"].clone());
+        // The routed owner owns the case: assigned by triage, in the owner's inbox.
+        assert_eq!(case["owner"], t["routing"]["owner"]);
+        assert_eq!(case["state"], "assigned");
+        let owner = t["routing"]["owner"].as_str().unwrap();
+        let inbox = cl
+            .agent("GET", &format!("/v1/cases?owner={owner}"), None)
+            .await
+            .json();
+        let ids: Vec<_> = inbox["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect();
+        assert_eq!(ids, vec![case["id"].clone()], "{owner}'s inbox: {inbox}");
     }
     assert_eq!(owners, vec![json!("ana"), json!("ben")]);
 }

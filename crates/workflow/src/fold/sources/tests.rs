@@ -360,10 +360,15 @@ fn a_later_event_after_an_agent_acted_keeps_the_state_history_and_owners() {
     let case = the_case(&app);
     assert_eq!(case.triage.routing.owner.as_deref(), Some("ana"));
     assert_eq!(
+        case.owner.as_deref(),
+        Some("ana"),
+        "the round-robin's turn owns it"
+    );
+    assert_eq!(
         (case.triage.priority.as_str(), case.triage.alert),
         ("P2", true)
     );
-    // An agent assigns the case to Dana and acknowledges it (folded as their own commands).
+    // A lead reassigns the case to Dana, who acknowledges it (folded as their own commands).
     let (assigned, e1) = case
         .apply(
             Action::Assign {
@@ -432,6 +437,7 @@ fn a_later_event_after_an_agent_acted_keeps_the_state_history_and_owners() {
         [
             "feedback-received",
             "opened",
+            "assigned",
             "assigned",
             "acknowledged",
             "retriaged"
