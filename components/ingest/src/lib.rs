@@ -1,7 +1,6 @@
 //! ingest: feedback in. `POST /v1/feedback` takes closeloop's canonical feedback JSON;
-//! `POST /v1/sources/{connection_id}[/{url_token}]` takes survey platforms' own webhooks
-//! ([`sources`]); `/v1/admin/connections` manages their connections
-//! (`closeloop_edge::connections`).
+//! `POST /v1/sources/{connection_id}[/{url_token}]` platforms' own webhooks ([`sources`]; `HEAD`
+//! and `GET` answer their URL checks); `/v1/admin/connections` manages connections.
 //!
 //! Feedback is validated here and folded on the log (`closeloop_workflow::fold`): stored once,
 //! triaged and its case opened and alert planned, in one write. The answer goes out before the
@@ -10,11 +9,8 @@
 
 mod sources;
 
-use closeloop_edge::domain::envelope::Ref;
 use closeloop_edge::domain::feedback::{self, FeedbackInput};
-use closeloop_edge::domain::keys;
-use closeloop_edge::domain::problem::Problem;
-use closeloop_edge::domain::sources::MAX_WEBHOOK_BYTES;
+use closeloop_edge::domain::{envelope::Ref, keys, problem::Problem, sources::MAX_WEBHOOK_BYTES};
 use closeloop_edge::flow::fold::{Command, Verdict};
 use closeloop_edge::http::{self, Handled, Incoming};
 use closeloop_edge::kv::Kv;
@@ -43,10 +39,13 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
             _ => return Err(http::not_found(&req.path)),
         };
     log.route(route);
-    if req.method != Method::Post {
-        return Err(http::method_not_allowed("POST"));
+    match req.method {
+        Method::Post => take(req, log),
+        Method::Head | Method::Get if route.starts_with("/v1/sources/") => {
+            Ok(connections::answer_check(req, req.segments()[2])?.into())
+        }
+        _ => Err(http::method_not_allowed("POST")),
     }
-    take(req, log)
 }
 
 /// `POST /v1/feedback`.

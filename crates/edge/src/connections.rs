@@ -98,6 +98,22 @@ pub fn route(req: &Incoming, log: &mut RequestLog, rest: &[&str]) -> Result<Hand
     }
 }
 
+/// `HEAD` or `GET` on a connection's webhook URL: the platforms' check that the URL answers
+/// before they send to it (SurveyMonkey refuses to create a webhook unless `HEAD` answers
+/// 200; Qualtrics expects `GET` to). 200 for a known connection, 404 otherwise; nothing is
+/// read but the connection, nothing stored.
+pub fn answer_check(req: &Incoming, id: &str) -> Result<Reply, Problem> {
+    let kv = Kv::open()?;
+    let c = load(&kv, id)?;
+    Ok(match req.method {
+        Method::Head => Reply::new(200, "application/json", Vec::new()),
+        _ => Reply::json(
+            200,
+            &json!({"status": "ready", "platform": c.platform.as_str(), "send": "POST"}),
+        ),
+    })
+}
+
 /// The connection `id`: 404 when there is none.
 pub fn load(kv: &Kv, id: &str) -> Result<Connection, Problem> {
     kv.get::<Connection>(&keys::connection(id))?.ok_or_else(|| {

@@ -898,3 +898,42 @@ async fn webhook_and_admin_bodies_at_and_past_their_limits(rt: Runtime) {
     .await;
     r.problem(413);
 }
+
+on_host_and_spin!(a_platforms_url_check_answers_200_and_stores_nothing);
+/// SurveyMonkey creates a webhook only once its URL answers `HEAD` with 200; Qualtrics expects
+/// `GET` to answer. Neither is an event: nothing is stored.
+async fn a_platforms_url_check_answers_200_and_stores_nothing(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let id = connect(
+        &cl,
+        json!({"platform": "surveymonkey", "signing_secret": SECRET, "api_key": "sm-client-id",
+               "api": {"base_url": "http://127.0.0.1:9", "token": "sm-access-token-0123456789"}}),
+    )
+    .await;
+    let before = cl.store_snapshot();
+    let path = format!("/v1/sources/{id}");
+    let head = request("HEAD", &cl.url(&path), &[], Vec::new()).await;
+    assert_eq!(head.status, 200, "{}", head.text());
+    assert!(head.body.is_empty());
+    let get = cl.get(&path, &[]).await;
+    assert_eq!(get.status, 200, "{}", get.text());
+    assert_eq!(get.json()["platform"], "surveymonkey");
+    assert_eq!(cl.store_snapshot(), before, "a check stores nothing");
+
+    // An unknown connection is 404 (the platform then knows the URL is wrong); other methods
+    // are refused.
+    let unknown = request(
+        "HEAD",
+        &cl.url("/v1/sources/no-such-connection"),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    cl.get("/v1/sources/no-such-connection", &[])
+        .await
+        .problem(404);
+    request("PUT", &cl.url(&path), &[], Vec::new())
+        .await
+        .problem(405);
+}
