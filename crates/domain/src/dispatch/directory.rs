@@ -275,6 +275,13 @@ impl Team {
             ));
         }
         self.id = id.to_owned();
+        if self.endpoints.is_empty() && self.members.is_empty() {
+            // Nobody could be alerted; also what a body of `[]` or `{}` would make.
+            errors.push(FieldError::new(
+                "",
+                "a team needs an object with at least one of endpoints or members",
+            ));
+        }
         if self.endpoints.len() > MAX_TEAM_ENDPOINTS {
             errors.push(FieldError::new(
                 "/endpoints",

@@ -61,6 +61,20 @@ async fn teams_are_validated_stored_redacted_and_deleted(rt: Runtime) {
     cl.admin("PUT", "/v1/admin/teams/Front%20Desk", Some(p.team()))
         .await
         .problem(422);
+    // A team nobody could be alerted in, as `[]` or `{}` would make, is refused.
+    for empty in [json!([]), json!({})] {
+        let r = cl
+            .admin("PUT", "/v1/admin/teams/empty", Some(empty.clone()))
+            .await;
+        let detail = r.problem(422)["detail"].as_str().unwrap().to_owned();
+        assert!(
+            detail.contains("at least one of endpoints or members"),
+            "{empty}: {detail}"
+        );
+    }
+    cl.admin("GET", "/v1/admin/teams/empty", None)
+        .await
+        .problem(404);
     let r = request(
         "PUT",
         &cl.url("/v1/admin/teams/front-desk"),
