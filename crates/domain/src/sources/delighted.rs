@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::response::{Answer, AnswerKind, SourceResponse};
-use super::{Parsed, json, unix_time};
+use super::{Delivery, Parsed, json, unix_time};
 use crate::problem::Problem;
 
 #[derive(Deserialize)]
@@ -45,12 +45,15 @@ fn id_text(v: Option<Value>) -> Option<String> {
     v.as_ref().and_then(super::response::value_text)
 }
 
-pub fn parse(body: &[u8]) -> Result<Parsed, Problem> {
-    let p: Payload = json("Delighted", body)?;
-    let event_type = p.event_type.unwrap_or_default();
+pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
+    super::require_media_type(d, "application/json", "Delighted")?;
+    let p: Payload = json("Delighted", d.body)?;
+    let event_type = p
+        .event_type
+        .ok_or_else(|| super::malformed("a Delighted webhook names its `event_type`"))?;
     if !event_type.starts_with("survey_response.") {
         return Ok(Parsed::Ignored {
-            reason: format!("Delighted event {event_type} is not a survey response"),
+            reason: format!("Delighted event {event_type:?} is not a survey response"),
         });
     }
     let d = p

@@ -199,6 +199,27 @@ pub fn check_event_count(prior: usize, response_id: &str) -> Result<(), Problem>
     Ok(())
 }
 
+/// Requires the media type `expected` (parameters such as charset allowed): 415 naming what
+/// `platform` sends otherwise.
+pub(crate) fn require_media_type(
+    d: &Delivery,
+    expected: &str,
+    platform: &str,
+) -> Result<(), Problem> {
+    let essence = d.content_type().split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case(expected) {
+        return Ok(());
+    }
+    let got = match essence {
+        "" => "no content type".to_owned(),
+        other => other.to_owned(),
+    };
+    Err(Problem::new(
+        ProblemKind::UnsupportedMediaType,
+        format!("{platform} webhooks post {expected} (got {got})"),
+    ))
+}
+
 /// A payload that is not what the platform sends: 400, and the platform may retry (harmless).
 pub fn malformed(detail: impl Into<String>) -> Problem {
     Problem::new(ProblemKind::MalformedJson, detail)
@@ -231,7 +252,7 @@ pub fn verify(c: &Connection, d: &Delivery, now: Timestamp) -> Result<(), AuthEr
 pub fn parse(c: &Connection, d: &Delivery) -> Result<Parsed, Problem> {
     let parsed = match c.platform {
         Platform::Typeform => typeform::parse(d.body),
-        Platform::Delighted => delighted::parse(d.body),
+        Platform::Delighted => delighted::parse(d),
         Platform::Formbricks => formbricks::parse(d),
         Platform::Tally => tally::parse(d.body),
         Platform::Surveymonkey => surveymonkey::parse(d.body),

@@ -22,19 +22,7 @@ fn path_safe(s: &str) -> bool {
 }
 
 pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
-    let essence = d
-        .content_type()
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != "application/x-www-form-urlencoded" {
-        return Err(Problem::new(
-            ProblemKind::UnsupportedMediaType,
-            "Qualtrics event subscriptions post application/x-www-form-urlencoded",
-        ));
-    }
+    super::require_media_type(d, "application/x-www-form-urlencoded", "Qualtrics")?;
     let mut topic = None;
     let mut survey = None;
     let mut response = None;

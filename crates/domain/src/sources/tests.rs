@@ -585,6 +585,48 @@ fn ignored_events_are_acknowledged() {
 }
 
 #[test]
+fn delighted_refuses_what_it_does_not_send() {
+    let c = connection(Platform::Delighted, json!({}));
+    let body = fixture!("delighted-created.json");
+    let status = |content_type: Option<&str>, body: &[u8]| {
+        let h = content_type.map_or_else(Vec::new, |ct| headers(&[("content-type", ct.into())]));
+        let d = Delivery {
+            headers: &h,
+            body,
+            url_token: Some(TOKEN),
+        };
+        parse(&c, &d).map(|_| 200).unwrap_or_else(|p| {
+            assert!(
+                p.detail.contains("Delighted") || p.detail.contains("event"),
+                "{}",
+                p.detail
+            );
+            p.status()
+        })
+    };
+    assert_eq!(status(Some("application/json; charset=utf-8"), body), 200);
+    assert_eq!(status(Some("text/plain"), body), 415);
+    assert_eq!(status(None, body), 415);
+    assert_eq!(
+        status(Some("application/json"), b"{\"event_type\": \"\xff\"}"),
+        400
+    );
+    // An object without an event type is no Delighted event; one of another type is
+    // acknowledged and named.
+    assert_eq!(
+        status(Some("application/json"), br#"{"event_data": {}}"#),
+        400
+    );
+    let other = br#"{"event_type": "unsubscribe.created"}"#;
+    match deliver(&c, &signed(Platform::Delighted, other, now()), other) {
+        Ok(Parsed::Ignored { reason }) => {
+            assert!(reason.contains("\"unsubscribe.created\""), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn ids_at_and_past_the_limit() {
     let c = connection(Platform::Delighted, json!({}));
     let body = |id: &str| {
