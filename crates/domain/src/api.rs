@@ -468,9 +468,11 @@ impl CaseSummary {
     }
 }
 
-/// Sorts a timeline: by time, then by id (ids are time-ordered too).
+/// Sorts a timeline by time, keeping the order events were recorded in where their times are
+/// equal (a case opened and assigned by one fold): ids are derived from what the events are
+/// about, so ordering ties by id would order them by a hash.
 pub fn sort_timeline(events: &mut [CaseEvent]) {
-    events.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
+    events.sort_by_key(|e| e.at);
 }
 
 /// A case with everything needed to work on it.
@@ -485,6 +487,31 @@ pub struct CaseView {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_timeline_keeps_the_recorded_order_of_events_at_one_time() {
+        let at = |s: &str| s.parse::<crate::Timestamp>().unwrap();
+        let event = |id: &str, when: &str, kind: crate::case::EventKind| CaseEvent {
+            id: id.into(),
+            case_id: "c".into(),
+            at: at(when),
+            actor: "triage".into(),
+            kind,
+            from: None,
+            to: None,
+            detail: String::new(),
+        };
+        use crate::case::EventKind::{Assigned, FeedbackReceived, Opened};
+        // Ids that sort against the recorded order.
+        let mut events = vec![
+            event("z", "2026-12-02T10:00:01Z", Opened),
+            event("a", "2026-12-02T10:00:01Z", Assigned),
+            event("m", "2026-12-02T10:00:00Z", FeedbackReceived),
+        ];
+        sort_timeline(&mut events);
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [FeedbackReceived, Opened, Assigned]);
+    }
 
     #[test]
     fn resolve_requires_resolution_and_a_known_root_cause() {
