@@ -349,11 +349,13 @@ async fn scripted(cl: &Closeloop, t: &mut Transcript) {
 
     // Tick racing a hand-over.
     let racing = feedback("hotel-survey", "stay-3", nps(0), "Never again", "standard");
-    let raced_at = tokio::time::Instant::now();
     let (post, ticks) = tokio::join!(
         cl.post_feedback(&racing),
         join_all((0..3).map(|_| tick_status(cl)))
     );
+    // The fold that leased the first attempts answered before this: their lease ends before
+    // `answered_at` plus a lease.
+    let answered_at = tokio::time::Instant::now();
     t.response("post racing tick", &post);
     t.answer("ticks racing a post", 200, json!(ticks));
 
@@ -375,7 +377,7 @@ async fn scripted(cl: &Closeloop, t: &mut Transcript) {
     // first-attempt lease looks again once it ends: the last tick runs after that. How many
     // commands the log took depends on timing (how many duplicates ingest answered from the
     // store, how many ticks found something), so it is not compared.
-    tokio::time::sleep_until(raced_at + FIRST_ATTEMPT_LEASE).await;
+    tokio::time::sleep_until(answered_at + FIRST_ATTEMPT_LEASE).await;
     cl.tick().await;
     cl.settle().await;
     let mut r = cl.agent("GET", "/v1/metrics", None).await;
