@@ -168,10 +168,13 @@ mod tests {
             assert_eq!(f.problem.status(), 422, "{status}");
             assert!(f.problem.detail.contains("no longer has response R_1"));
         }
-        // An answer that is not the platform's: refused, not retried.
+        // An answer that is not the platform's: refused, not retried (JSON of another shape
+        // is 422, not JSON at all 400).
         let f = failure(Ok((200, b"[]".to_vec())));
-        assert_eq!(f.problem.status(), 400);
+        assert_eq!(f.problem.status(), 422);
         assert!(f.why.contains("unreadable"), "{}", f.why);
+        let f = failure(Ok((200, b"<html>".to_vec())));
+        assert_eq!(f.problem.status(), 400);
     }
 
     #[test]

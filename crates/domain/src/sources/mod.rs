@@ -220,9 +220,10 @@ pub(crate) fn require_media_type(
     ))
 }
 
-/// A payload that is not what the platform sends: 400, and the platform may retry (harmless).
+/// A well-formed payload that is not what the platform sends (a missing id, no event type):
+/// 422 naming what is missing; the platform may retry (harmless).
 pub fn malformed(detail: impl Into<String>) -> Problem {
-    Problem::new(ProblemKind::MalformedJson, detail)
+    Problem::new(ProblemKind::InvalidRequest, detail)
 }
 
 /// Checks a delivery's signature (or URL token) as the connection's platform signs.
@@ -306,8 +307,13 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, Problem> {
     serde_json::from_slice(body).map_err(|e| {
+        // Valid JSON of the wrong shape (a missing field, a wrong type) is 422, not "not JSON".
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => ProblemKind::InvalidRequest,
+            _ => ProblemKind::MalformedJson,
+        };
         Problem::new(
-            ProblemKind::MalformedJson,
+            kind,
             format!("this is not a {platform} webhook payload: {e}"),
         )
     })

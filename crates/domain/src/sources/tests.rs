@@ -574,6 +574,27 @@ fn not_a_payload_is_a_4xx_problem() {
 }
 
 #[test]
+fn valid_json_of_the_wrong_shape_is_422_and_not_json_is_400() {
+    let c = connection(Platform::Typeform, json!({}));
+    let status = |body: &[u8]| {
+        let h = signed(Platform::Typeform, body, now());
+        let d = Delivery {
+            headers: &h,
+            body,
+            url_token: None,
+        };
+        let p = parse(&c, &d).unwrap_err();
+        (p.status(), p.kind.title())
+    };
+    assert_eq!(status(br#"{"form_response": 7}"#).0, 422);
+    assert_eq!(
+        status(br#"{"form_response": 7}"#).1,
+        "The request is invalid"
+    );
+    assert_eq!(status(b"{\"half").0, 400);
+}
+
+#[test]
 fn ignored_events_are_acknowledged() {
     let c = connection(Platform::Delighted, json!({}));
     let body =
@@ -611,11 +632,11 @@ fn delighted_refuses_what_it_does_not_send() {
         status(Some("application/json"), b"{\"event_type\": \"\xff\"}"),
         400
     );
-    // An object without an event type is no Delighted event; one of another type is
-    // acknowledged and named.
+    // An object without an event type is no Delighted event (valid JSON: 422); one of another
+    // type is acknowledged and named.
     assert_eq!(
         status(Some("application/json"), br#"{"event_data": {}}"#),
-        400
+        422
     );
     let other = br#"{"event_type": "unsubscribe.created"}"#;
     match deliver(&c, &signed(Platform::Delighted, other, now()), other) {

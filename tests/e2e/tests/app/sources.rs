@@ -149,14 +149,13 @@ async fn delighted_created_then_updated_is_one_feedback_one_alert(rt: Runtime) {
             .await
             .problem(401);
     }
-    // Delighted posts JSON: another content type, or none, is 415; a body that names no
-    // event is 400.
+    // Delighted posts JSON: another content type, or none, is 415; JSON that names no event
+    // is 422 (it is JSON, only not a Delighted event).
     let text = vec![("content-type", "text/plain".to_owned())];
     post(&cl, &path, &text, created.clone()).await.problem(415);
     post(&cl, &path, &[], created.clone()).await.problem(415);
-    post(&cl, &path, &json_ct, b"{\"event_data\": {}}".to_vec())
-        .await
-        .problem(400);
+    let r = post(&cl, &path, &json_ct, b"{\"event_data\": {}}".to_vec()).await;
+    assert_eq!(r.problem(422)["title"], "The request is invalid");
     assert_eq!(cl.store_snapshot(), before);
 
     let r = post(&cl, &path, &json_ct, created.clone()).await;
