@@ -1,6 +1,7 @@
 //! Delighted: `survey_response.created` when a person scores, `survey_response.updated` when
-//! they add or change the comment or score; both update one feedback. Delighted does not sign
-//! its webhooks, so the connection's URL carries a secret token.
+//! they add or change the comment or score; both update one feedback. The connection's URL
+//! carries a secret token; when the connection also has Delighted's webhook signing key, the
+//! `X-Delighted-Webhook-Signature: sha256=<hex HMAC-SHA256 of the body>` header is required.
 //!
 //! Source: https://app.delighted.com/docs/api/webhooks (event types and example payload).
 
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::response::{Answer, AnswerKind, SourceResponse};
+use super::verify::{AuthError, hmac_sha256, require_hex};
 use super::{Delivery, Parsed, json, unix_time};
 use crate::problem::Problem;
 
@@ -43,6 +45,23 @@ struct Person {
 
 fn id_text(v: Option<Value>) -> Option<String> {
     v.as_ref().and_then(super::response::value_text)
+}
+
+pub const SIGNATURE_HEADER: &str = "x-delighted-webhook-signature";
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &[body]))
+    )
+}
+
+pub fn verify(secret: &str, d: &Delivery) -> Result<(), AuthError> {
+    let header = d.require(SIGNATURE_HEADER)?;
+    let hex = header
+        .strip_prefix("sha256=")
+        .ok_or(AuthError::MalformedHeader(SIGNATURE_HEADER))?;
+    require_hex(hex, &hmac_sha256(secret.as_bytes(), &[d.body]))
 }
 
 pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {

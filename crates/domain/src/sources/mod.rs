@@ -234,7 +234,12 @@ pub fn verify(c: &Connection, d: &Delivery, now: Timestamp) -> Result<(), AuthEr
         verify::url_token(d.url_token, c.url_token.as_deref())?;
     }
     if !c.platform.signs() {
-        return Ok(());
+        // Platforms that sign only when the connection has their shared key.
+        return match (c.platform, c.signing_secret.as_deref()) {
+            (Platform::Delighted, Some(secret)) => delighted::verify(secret, d),
+            (Platform::Qualtrics, Some(secret)) => qualtrics::verify(secret, d),
+            _ => Ok(()),
+        };
     }
     let secret = c.signing_secret.as_deref().ok_or(AuthError::NoSecret)?;
     match c.platform {

@@ -1,17 +1,21 @@
 //! Qualtrics: an event subscription to `surveyengine.completedResponse.{SurveyID}` posts
-//! `application/x-www-form-urlencoded` fields (`Topic`, `Status`, `SurveyID`, `ResponseID`,
-//! `CompletedDate`, `BrandID`), ids only. Qualtrics does not sign them with an HMAC, so the
-//! connection's URL carries a secret token, and the response is fetched with the connection's
-//! API token from `GET /API/v3/surveys/{SurveyID}/responses/{ResponseID}`.
+//! `application/x-www-form-urlencoded` fields: `Topic`, `MSG` (a JSON string with `Status`,
+//! `SurveyID`, `ResponseID`, `CompletedDate`, `BrandID`) and, when the subscription has a
+//! shared key, `HMAC` (hex HMAC-SHA512 of the `MSG` value under it). Ids only: the response is
+//! fetched with the connection's API token from
+//! `GET /API/v3/surveys/{SurveyID}/responses/{ResponseID}`. The connection's URL carries a
+//! secret token; with the shared key as the connection's signing secret, `HMAC` is required.
+//! The same fields as top-level form fields (older subscriptions) are read too.
 //!
 //! Sources: https://api.qualtrics.com/docs/create-subscription ("the publicationUrl ... will be
-//! receiving x-www-form-urlencoded data not JSON") and
+//! receiving x-www-form-urlencoded data not JSON"; `sharedKey` and the `HMAC` field) and
 //! https://api.qualtrics.com/ (Survey Responses: "Get Response").
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::response::{Answer, AnswerKind, SourceResponse, value_text};
+use super::verify::{AuthError, hmac_sha512, require_hex};
 use super::{Delivery, FetchRequest, Parsed, json, time};
 use crate::problem::{Problem, ProblemKind};
 
@@ -21,21 +25,37 @@ fn path_safe(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// The event's fields, from `MSG` or from the form itself.
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "SurveyID")]
+    survey: Option<String>,
+    #[serde(rename = "ResponseID")]
+    response: Option<String>,
+    #[serde(rename = "CompletedDate")]
+    completed: Option<String>,
+}
+
+fn field(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn sign(secret: &str, msg: &str) -> String {
+    hex::encode(hmac_sha512(secret.as_bytes(), msg.as_bytes()))
+}
+
+/// Checks the `HMAC` field against `MSG` under the subscription's shared key.
+pub fn verify(secret: &str, d: &Delivery) -> Result<(), AuthError> {
+    let msg = field(d.body, "MSG").ok_or(AuthError::MissingField("MSG"))?;
+    let hmac = field(d.body, "HMAC").ok_or(AuthError::MissingField("HMAC"))?;
+    require_hex(&hmac, &hmac_sha512(secret.as_bytes(), msg.as_bytes()))
+}
+
 pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
     super::require_media_type(d, "application/x-www-form-urlencoded", "Qualtrics")?;
-    let mut topic = None;
-    let mut survey = None;
-    let mut response = None;
-    let mut completed = None;
-    for (k, v) in form_urlencoded::parse(d.body) {
-        match k.as_ref() {
-            "Topic" => topic = Some(v.into_owned()),
-            "SurveyID" => survey = Some(v.into_owned()),
-            "ResponseID" => response = Some(v.into_owned()),
-            "CompletedDate" => completed = Some(v.into_owned()),
-            _ => {}
-        }
-    }
+    let topic = field(d.body, "Topic");
     if topic
         .as_deref()
         .is_some_and(|t| !t.contains("completedResponse"))
@@ -44,10 +64,23 @@ pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
             reason: "the Qualtrics event is not a completed response".into(),
         });
     }
-    let (Some(survey), Some(response)) = (survey, response) else {
+    let event = match field(d.body, "MSG") {
+        Some(msg) => serde_json::from_str::<Event>(&msg).map_err(|e| {
+            Problem::new(
+                ProblemKind::MalformedForm,
+                format!("the Qualtrics MSG field is not the event's JSON: {e}"),
+            )
+        })?,
+        None => Event {
+            survey: field(d.body, "SurveyID"),
+            response: field(d.body, "ResponseID"),
+            completed: field(d.body, "CompletedDate"),
+        },
+    };
+    let (Some(survey), Some(response)) = (event.survey, event.response) else {
         return Err(Problem::new(
             ProblemKind::MalformedForm,
-            "a Qualtrics completedResponse event carries SurveyID and ResponseID",
+            "a Qualtrics completedResponse event carries SurveyID and ResponseID (in MSG)",
         ));
     };
     if !path_safe(&survey) || !path_safe(&response) {
@@ -60,7 +93,7 @@ pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
         event_id: format!("completed:{response}"),
         path: format!("/API/v3/surveys/{survey}/responses/{response}"),
         response_id: response,
-        sequence: time(completed.as_deref()).map_or(0, |t| t.timestamp()),
+        sequence: time(event.completed.as_deref()).map_or(0, |t| t.timestamp()),
     }))
 }
 

@@ -324,6 +324,64 @@ fn qualtrics_event_then_fetched_response() {
     assert_eq!(f.submitted_at, at("2026-11-23T09:30:04Z"));
 }
 
+/// The documented Qualtrics event, with the `HMAC` field a subscription with `key` adds.
+fn qualtrics_signed(key: &str) -> Vec<u8> {
+    let body = fixture!("qualtrics-event.txt");
+    let msg = form_urlencoded::parse(body)
+        .find(|(k, _)| k == "MSG")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut signed = body.to_vec();
+    signed.extend(format!("&HMAC={}", qualtrics::sign(key, &msg)).bytes());
+    signed
+}
+
+#[test]
+fn qualtrics_verifies_its_hmac_when_the_connection_has_the_shared_key() {
+    let mut c = connection(Platform::Qualtrics, json!({}));
+    let h = signed(Platform::Qualtrics, b"", now());
+    let check = |c: &Connection, body: &[u8]| deliver(c, &h, body).map(|_| ());
+    // Without the key: the URL token alone, HMAC or not.
+    check(&c, fixture!("qualtrics-event.txt")).unwrap();
+    c.signing_secret = Some(SECRET.into());
+    check(&c, &qualtrics_signed(SECRET)).unwrap();
+    let wrong = check(&c, &qualtrics_signed("another-shared-key-0123456789")).unwrap_err();
+    assert!(wrong.contains("signature does not match"), "{wrong}");
+    let missing = check(&c, fixture!("qualtrics-event.txt")).unwrap_err();
+    assert!(missing.contains("HMAC"), "{missing}");
+    // Older subscriptions posted the ids as form fields.
+    let legacy = b"Topic=x.surveyengine.completedResponse.SV_1&SurveyID=SV_1&ResponseID=R_1";
+    c.signing_secret = None;
+    let Ok(Parsed::Fetch(f)) = deliver(&c, &h, legacy) else {
+        panic!("fetched")
+    };
+    assert_eq!(f.path, "/API/v3/surveys/SV_1/responses/R_1");
+}
+
+#[test]
+fn delighted_verifies_its_signature_when_the_connection_has_the_key() {
+    let mut c = connection(Platform::Delighted, json!({}));
+    let body = fixture!("delighted-created.json");
+    let json_ct = ("content-type", "application/json".to_owned());
+    let with = |sig: Option<String>| {
+        let mut pairs = vec![json_ct.clone()];
+        pairs.extend(sig.map(|s| (delighted::SIGNATURE_HEADER, s)));
+        headers(&pairs)
+    };
+    // Without the key: the URL token alone.
+    assert!(deliver(&c, &with(None), body).is_ok());
+    c.signing_secret = Some(SECRET.into());
+    assert!(deliver(&c, &with(Some(delighted::sign(SECRET, body))), body).is_ok());
+    let forged = delighted::sign("another-key-0123456789abcdef", body);
+    let e = deliver(&c, &with(Some(forged)), body).unwrap_err();
+    assert!(e.contains("signature does not match"), "{e}");
+    let e = deliver(&c, &with(None), body).unwrap_err();
+    assert!(e.contains(delighted::SIGNATURE_HEADER), "{e}");
+    let e = deliver(&c, &with(Some("md5=abc".into())), body).unwrap_err();
+    assert!(e.contains("format"), "{e}");
+}
+
 #[test]
 fn jotform_documented_multipart_payload() {
     let c = connection(Platform::Jotform, json!({}));

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::Timestamp;
@@ -32,6 +32,8 @@ pub enum AuthError {
     BadUrlToken,
     #[error("the connection has no signing secret; rotate one in")]
     NoSecret,
+    #[error("the {0} form field is missing")]
+    MissingField(&'static str),
 }
 
 /// HMAC-SHA256 of `parts`, concatenated, under `key`.
@@ -40,6 +42,13 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     for part in parts {
         mac.update(part);
     }
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA512 of `body` under `key` (Qualtrics).
+pub fn hmac_sha512(key: &[u8], body: &[u8]) -> [u8; 64] {
+    let mut mac = Hmac::<Sha512>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
     mac.finalize().into_bytes().into()
 }
 

@@ -944,3 +944,80 @@ async fn a_platforms_url_check_answers_200_and_stores_nothing(rt: Runtime) {
         .await
         .problem(405);
 }
+
+on_host_and_spin!(vendor_signatures_are_required_once_the_connection_has_the_key);
+/// Qualtrics signs `MSG` with the subscription's shared key (`HMAC`, hex HMAC-SHA512) and
+/// Delighted the body (`X-Delighted-Webhook-Signature: sha256=<hex>`): with the key on the
+/// connection, a missing or wrong signature is 401 and stores nothing.
+async fn vendor_signatures_are_required_once_the_connection_has_the_key(rt: Runtime) {
+    const KEY: &str = "vendor-shared-key-0123456789";
+    let cl = Closeloop::start(rt).await;
+    let api = MockApi::start().await;
+    api.answer(
+        "/API/v3/surveys/SV_3HxHEUytuz2vUHk/responses/R_1jU4Ds8IJh5yPTh",
+        200,
+        fixture("qualtrics-response.json"),
+    );
+    let qualtrics = connect(
+        &cl,
+        json!({"platform": "qualtrics", "url_token": TOKEN, "signing_secret": KEY,
+               "api": {"base_url": api.url(), "token": "qualtrics-token-0123456789"}}),
+    )
+    .await;
+    let delighted = connect(
+        &cl,
+        json!({"platform": "delighted", "url_token": TOKEN, "signing_secret": KEY}),
+    )
+    .await;
+    let form = vec![(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let event = fixture("qualtrics-event.txt");
+    let msg = form_urlencoded::parse(&event)
+        .find(|(k, _)| k == "MSG")
+        .unwrap()
+        .1
+        .into_owned();
+    let with_hmac = |key: &str| {
+        let mut mac = Hmac::<sha2::Sha512>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(msg.as_bytes());
+        let mut body = event.clone();
+        body.extend(format!("&HMAC={}", hex::encode(mac.finalize().into_bytes())).bytes());
+        body
+    };
+    let q_path = format!("/v1/sources/{qualtrics}/{TOKEN}");
+    let created = fixture("delighted-created.json");
+    let d_path = format!("/v1/sources/{delighted}/{TOKEN}");
+    let signed = |key: &str| {
+        vec![
+            ("content-type", "application/json".to_owned()),
+            (
+                "x-delighted-webhook-signature",
+                format!("sha256={}", hex::encode(hmac256(key.as_bytes(), &created))),
+            ),
+        ]
+    };
+    let before = cl.store_snapshot();
+    for body in [event.clone(), with_hmac("a-wrong-key-0123456789")] {
+        post(&cl, &q_path, &form, body).await.problem(401);
+    }
+    let unsigned = vec![("content-type", "application/json".to_owned())];
+    for headers in [unsigned, signed("a-wrong-key-0123456789")] {
+        post(&cl, &d_path, &headers, created.clone())
+            .await
+            .problem(401);
+    }
+    assert_eq!(
+        cl.store_snapshot(),
+        before,
+        "refused deliveries store nothing"
+    );
+
+    let r = post(&cl, &q_path, &form, with_hmac(KEY)).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = post(&cl, &d_path, &signed(KEY), created.clone()).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    cl.settle().await;
+    assert_eq!(cl.records("feedback:").len(), 2);
+}
