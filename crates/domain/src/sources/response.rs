@@ -281,12 +281,19 @@ impl Mapping {
     }
 }
 
-/// The score under automatic mapping: an NPS question first, then CSAT, CES or rating (in
-/// that order, whatever order the answers came in), else a 0-10 scale (read as NPS), a 1-N
-/// scale (read as a rating), or a scale whose title asks whether they would recommend.
+/// The score under automatic mapping: an NPS question first, then a 0-10 scale (the NPS
+/// question on every platform that has one, even beside a star rating), then CSAT, CES or
+/// rating (in that order, whatever order the answers came in), else a 1-N scale (read as a
+/// rating), or a scale whose title asks whether they would recommend.
 fn auto_score(answers: &[Answer]) -> Option<(&Answer, ScoreKind, Option<i64>)> {
     let by_kind = |kind: AnswerKind| answers.iter().find(|a| a.kind == kind);
     if let Some(a) = by_kind(AnswerKind::Nps) {
+        return Some((a, ScoreKind::Nps, Some(10)));
+    }
+    let zero_to_ten = answers
+        .iter()
+        .find(|a| a.kind == AnswerKind::Scale && (a.min, a.max) == (Some(0), Some(10)));
+    if let Some(a) = zero_to_ten {
         return Some((a, ScoreKind::Nps, Some(10)));
     }
     for (kind, score_kind) in [
@@ -317,6 +324,41 @@ fn auto_score(answers: &[Answer]) -> Option<(&Answer, ScoreKind, Option<i64>)> {
             _ => None,
         }
     })
+}
+
+/// The comment under automatic mapping: free text the customer wrote, the longest answer of a
+/// long-text question, else of a short-text one; never a list of choices, a URL, or a consent
+/// or button value (platforms that send no question types send those as text too).
+fn auto_comment(answers: &[Answer]) -> Option<String> {
+    const NOT_WRITTEN: [&str; 8] = [
+        "accepted",
+        "dismissed",
+        "clicked",
+        "yes",
+        "no",
+        "true",
+        "false",
+        "on",
+    ];
+    let written = |a: &&Answer| match &a.value {
+        Value::String(s) => {
+            let t = s.trim();
+            !t.is_empty()
+                && !t.starts_with("http://")
+                && !t.starts_with("https://")
+                && !NOT_WRITTEN.contains(&t.to_lowercase().as_str())
+        }
+        _ => false,
+    };
+    let longest = |kind: AnswerKind| {
+        answers
+            .iter()
+            .filter(|a| a.kind == kind)
+            .filter(written)
+            .max_by_key(|a| a.text().map_or(0, |t| t.chars().count()))
+            .and_then(Answer::text)
+    };
+    longest(AnswerKind::LongText).or_else(|| longest(AnswerKind::Text))
 }
 
 /// Why a response could not become feedback (answered 422 with the reason).
@@ -369,17 +411,7 @@ pub fn to_feedback(
     };
     let comment = match &mapping.comment {
         Some(q) => response.find_text(q),
-        None => response
-            .answers
-            .iter()
-            .find(|a| a.kind == AnswerKind::LongText && a.text().is_some())
-            .or_else(|| {
-                response
-                    .answers
-                    .iter()
-                    .find(|a| a.kind == AnswerKind::Text && a.text().is_some())
-            })
-            .and_then(Answer::text),
+        None => auto_comment(&response.answers),
     };
     if score_input.is_none() && comment.is_none() {
         let which = match &mapping.score {
@@ -498,6 +530,50 @@ mod tests {
         );
         assert_eq!(f.comment.as_deref(), Some("The lift was noisy"));
         assert_eq!(f.customer.email.as_deref(), Some("ann@example.com"));
+    }
+
+    #[test]
+    fn a_zero_to_ten_scale_is_the_score_beside_a_star_rating() {
+        let r = response(vec![
+            Answer::new("stars", AnswerKind::Rating, json!(4)).scale(Some(1), Some(5)),
+            Answer::new("likely", AnswerKind::Scale, json!(3)).scale(Some(0), Some(10)),
+        ]);
+        let f = to_feedback(&r, &Mapping::default(), "tally", now()).unwrap();
+        let s = f.score.unwrap();
+        assert_eq!((s.kind, s.value, s.scale), (ScoreKind::Nps, 3, 10));
+    }
+
+    #[test]
+    fn the_comment_is_the_longest_written_answer_never_a_choice_consent_or_url() {
+        let r = response(vec![
+            Answer::new("consent", AnswerKind::LongText, json!("accepted")),
+            Answer::new(
+                "site",
+                AnswerKind::LongText,
+                json!("https://example.com/booking/1"),
+            ),
+            Answer::new("services", AnswerKind::Text, json!(["Cleaning", "Parking"])),
+            Answer::new("short", AnswerKind::LongText, json!("Too loud")),
+            Answer::new(
+                "why",
+                AnswerKind::LongText,
+                json!("The room by the lift was loud"),
+            ),
+            Answer::new(
+                "name",
+                AnswerKind::Text,
+                json!("A much longer short-text answer"),
+            ),
+        ]);
+        let f = to_feedback(&r, &Mapping::default(), "formbricks", now()).unwrap();
+        assert_eq!(f.comment.as_deref(), Some("The room by the lift was loud"));
+        let only_choices = response(vec![
+            Answer::new("n", AnswerKind::Nps, json!(2)),
+            Answer::new("consent", AnswerKind::LongText, json!("accepted")),
+            Answer::new("services", AnswerKind::Text, json!(["Cleaning"])),
+        ]);
+        let f = to_feedback(&only_choices, &Mapping::default(), "jotform", now()).unwrap();
+        assert_eq!(f.comment, None);
     }
 
     #[test]
