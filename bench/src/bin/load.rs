@@ -34,15 +34,7 @@ struct Figures {
 
 async fn load(rt: Runtime, store: &str, posts: usize, concurrency: usize) -> Figures {
     let redis = (store == "redis").then(|| RedisServer::start().expect("redis-server installed"));
-    let config = redis.as_ref().map(|redis| {
-        let file = std::env::temp_dir().join(format!("load-{}-{rt:?}.toml", std::process::id()));
-        let toml = format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        );
-        std::fs::write(&file, toml).expect("a runtime config");
-        file
-    });
+    let config = redis.as_ref().map(RedisServer::runtime_config_file);
     let cl = Closeloop::start_with(rt, |o: Options| match &config {
         Some(file) => o.runtime_config(file),
         None => o,

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use closeloop_e2e::mock::Mode;
@@ -24,19 +23,6 @@ fn bound() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     let addr = listener.local_addr().expect("a local address");
     (listener, addr)
-}
-
-fn scratch_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "closeloop-deploy-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn timeline_kinds(view: &Value) -> Vec<String> {
@@ -118,16 +104,7 @@ async fn two_replicas_on_one_redis_lose_and_repeat_nothing() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let dir = scratch_dir("replicas");
-    let rc = dir.join("runtime-config.toml");
-    std::fs::write(
-        &rc,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .unwrap();
+    let rc = redis.runtime_config_file();
     // Each replica hands its work over to the other's public URL, as a load balancer in front
     // of replicas without service chaining would spread it.
     let listeners = [bound(), bound()];

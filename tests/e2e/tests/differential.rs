@@ -669,21 +669,9 @@ async fn host_and_spin_behave_alike_on_redis() {
     let (Some(host_redis), Some(spin_redis)) = (RedisServer::start(), RedisServer::start()) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("closeloop-differential-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch dir");
-    let config = |name: &str, redis: &RedisServer| {
-        let file = dir.join(name);
-        let toml = format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        );
-        std::fs::write(&file, toml).expect("a runtime config");
-        Some(file)
-    };
     differential([
-        config("host.toml", &host_redis),
-        config("spin.toml", &spin_redis),
+        Some(host_redis.runtime_config_file()),
+        Some(spin_redis.runtime_config_file()),
     ])
     .await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -114,6 +114,21 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("redis://{}", self.addr)
     }
+
+    /// A runtime config file (in the server's own directory, removed with it) that keeps the
+    /// default key-value store on this server, for `--runtime-config-file`.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn runtime_config_file(&self) -> PathBuf {
+        let file = self.dir.join("runtime-config.toml");
+        let toml = format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+            self.url()
+        );
+        std::fs::write(&file, toml).expect("a runtime config file beside redis-server's dir");
+        file
+    }
 }
 
 impl Drop for RedisServer {

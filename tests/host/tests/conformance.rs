@@ -741,15 +741,7 @@ impl Running {
         let dir = scratch_dir("both");
         let rc = match backing {
             Backing::Sqlite => None,
-            Backing::Redis(redis) => {
-                let rc = dir.join("runtime-config.toml");
-                let text = format!(
-                    "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-                    redis.url()
-                );
-                std::fs::write(&rc, text).unwrap();
-                Some(rc)
-            }
+            Backing::Redis(redis) => Some(redis.runtime_config_file()),
         };
         match rt {
             Runtime::Host => {

@@ -58,15 +58,7 @@ async fn on_sqlite(tag: &str) -> RunningApp {
 
 /// The app on a Redis server.
 async fn on_redis(redis: &RedisServer, tag: &str) -> RunningApp {
-    let rc = scratch_dir(tag).join("runtime-config.toml");
-    std::fs::write(
-        &rc,
-        format!(
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
-            redis.url()
-        ),
-    )
-    .unwrap();
+    let rc = redis.runtime_config_file();
     spin_test_host::start(options(tag, "127.0.0.1:9").runtime_config_file(&rc))
         .await
         .unwrap()
