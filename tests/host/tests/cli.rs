@@ -6,40 +6,25 @@
 //! (which `rustup` it finds on `PATH`), and for two `up` processes sharing one Redis, the
 //! literal stand-in for two Spin replicas.
 
+mod common;
+
+use common::{fixture, scratch_dir};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Loading and compiling the guest on a busy 2-core machine can take a while.
 const STARTUP: Duration = Duration::from_secs(120);
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// The conformance guest, built once; every fixture here runs it.
 fn built_fixture(name: &str) -> PathBuf {
     spin_test_host::build_components(&fixture("conformance/spin.toml"))
         .expect("build the conformance guest");
     fixture(name)
-}
-
-fn scratch_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "spin-test-host-cli-{tag}-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// The binary with an empty environment (plus a `PATH` for `sh`) in working directory `dir`.

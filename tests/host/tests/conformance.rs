@@ -2,9 +2,12 @@
 //! guest (tests/guests/conformance) built for wasm32-wasip2 by the first test that runs. The
 //! last ones run the same requests on the test host and on real `spin up`, the reference.
 
+mod common;
+
+use common::{conformance_manifest, fixture, scratch_dir};
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,34 +17,9 @@ use spin_test_host::{
     AppOptions, KvHandle, RedisServer, RunningApp, SpinApp, SpinCli, SpinOptions, TestClock,
 };
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn manifest() -> PathBuf {
-    let m = fixture("conformance/spin.toml");
-    spin_test_host::build_components(&m).expect("build the conformance guest");
-    m
-}
-
-fn scratch_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "spin-test-host-{tag}-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Options every test shares: logs in a scratch dir, `api_host` set.
 fn options(api_host: &str) -> AppOptions {
-    AppOptions::new(manifest())
+    AppOptions::new(conformance_manifest())
         .log_dir(scratch_dir("logs"))
         .variable("api_host", api_host)
 }
@@ -263,7 +241,7 @@ async fn chained_request_sees_the_synthetic_route_and_headers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn private_route_is_404_outside_and_reachable_by_chaining() {
     // The conformance app's "/..." catch-all would answer every path, so this app has none.
-    manifest();
+    conformance_manifest();
     let app = spin_test_host::start(
         AppOptions::new(fixture("private/spin.toml"))
             .log_dir(scratch_dir("logs"))
@@ -502,7 +480,7 @@ async fn variable_precedence_and_templates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn required_variable_without_value_stops_startup() {
-    let err = spin_test_host::start(AppOptions::new(manifest()).key_value_in_memory())
+    let err = spin_test_host::start(AppOptions::new(conformance_manifest()).key_value_in_memory())
         .await
         .err()
         .expect("start must fail");
@@ -674,7 +652,7 @@ async fn cloud_store_types_are_checked_but_not_served() {
         "[key_value_store.default]\ntype = \"aws_dynamo\"\nregion = \"eu-west-1\"\ntable = \"closeloop\"\n",
     )
     .unwrap();
-    spin_test_host::check(&manifest(), Some(&rc)).unwrap();
+    spin_test_host::check(&conformance_manifest(), Some(&rc)).unwrap();
     let err = spin_test_host::start(options("127.0.0.1:9").runtime_config_file(&rc))
         .await
         .err()
@@ -753,7 +731,8 @@ impl Running {
                 Running::Host(spin_test_host::start(opts).await.unwrap())
             }
             Runtime::Spin => {
-                let mut opts = SpinOptions::new(manifest()).variable("api_host", "127.0.0.1:9");
+                let mut opts =
+                    SpinOptions::new(conformance_manifest()).variable("api_host", "127.0.0.1:9");
                 if let Some(rc) = rc {
                     opts = opts.runtime_config_file(rc);
                 }
@@ -1061,7 +1040,7 @@ async fn spin_up_on_a_port_another_server_holds_fails_instead_of_answering_for_i
         return;
     };
     let stranger = mock_receiver("not spin").await;
-    let opts = SpinOptions::new(manifest())
+    let opts = SpinOptions::new(conformance_manifest())
         .variable("api_host", "127.0.0.1:9")
         .port(stranger.port());
     let started = std::time::Instant::now();

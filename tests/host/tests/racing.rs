@@ -10,9 +10,12 @@
 //! 100 requests each: a naive get-add-set counter kept 300 to 497 of 800 increments on the
 //! default SQLite store (five runs) and 249 to 303 on Redis; `increment` lost none.
 
+mod common;
+
+use common::{conformance_manifest, scratch_dir};
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use spin_test_host::{AppOptions, RedisServer, RunningApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,28 +25,9 @@ const CLIENTS: usize = 8;
 const PER_CLIENT: usize = 100;
 const TOTAL: usize = CLIENTS * PER_CLIENT;
 
-fn manifest() -> PathBuf {
-    let m = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance/spin.toml");
-    spin_test_host::build_components(&m).expect("build the conformance guest");
-    m
-}
-
-fn scratch_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "spin-test-host-racing-{tag}-{}-{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// The conformance app with its logs in a scratch directory; `api_host` is where `fetch` may go.
 fn options(tag: &str, api_host: &str) -> AppOptions {
-    AppOptions::new(manifest())
+    AppOptions::new(conformance_manifest())
         .log_dir(scratch_dir(tag).join("logs"))
         .variable("api_host", api_host)
 }
