@@ -5,6 +5,8 @@
 //! record never holds a URL, key, address or phone number; the request built here lives only
 //! for the call.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use closeloop_domain::case::{Case, CaseState};
@@ -14,13 +16,14 @@ use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, Provi
 use closeloop_domain::dispatch::render::{self, Alert};
 use closeloop_domain::dispatch::signing::WebhookSecret;
 use closeloop_domain::dispatch::{escalation, store};
+use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::message::{self, MessageContext};
 use closeloop_domain::notice::{Notice, NoticeKind};
 use closeloop_domain::{Timestamp, keys};
 use closeloop_workflow::attempt::Outcome;
 use closeloop_workflow::outbox_tick;
-use closeloop_workflow::store::StoreError;
+use closeloop_workflow::store::{StoreError, decode};
 use serde_json::json;
 use spin_sdk::http::Method;
 
@@ -31,14 +34,36 @@ use crate::{clock, config, log};
 
 const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com";
 
+/// The records a courier reads to send, each read once: the deliveries of one hand-over share
+/// their notice, case, feedback and team, and on Redis every read is a round trip.
+struct Reads<'a> {
+    kv: &'a Kv,
+    seen: RefCell<HashMap<String, Option<Vec<u8>>>>,
+}
+
+impl Reads<'_> {
+    fn get<T: Record>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let cached = self.seen.borrow().get(key).cloned();
+        let bytes = match cached {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = self.kv.store().get(key)?;
+                self.seen.borrow_mut().insert(key.to_owned(), bytes.clone());
+                bytes
+            }
+        };
+        bytes.map(|b| decode(key, &b)).transpose()
+    }
+}
+
 /// The directory team a case belongs to, if it is in the directory.
-fn team_of(kv: &Kv, case: &Case) -> Result<Option<Team>, StoreError> {
+fn team_of(kv: &Reads<'_>, case: &Case) -> Result<Option<Team>, StoreError> {
     kv.get::<Team>(&store::case_team(case))
 }
 
 /// The endpoint a directory target has on `channel`.
 fn directory_endpoint(
-    kv: &Kv,
+    kv: &Reads<'_>,
     target: &Target,
     channel: Channel,
 ) -> Result<Endpoint, AttemptError> {
@@ -78,7 +103,7 @@ enum Destination {
 }
 
 fn destination(
-    kv: &Kv,
+    kv: &Reads<'_>,
     delivery: &Delivery,
     feedback: Option<&Feedback>,
 ) -> Result<Destination, AttemptError> {
@@ -146,7 +171,7 @@ fn load_error(e: StoreError) -> AttemptError {
     AttemptError::Connection(e.to_string())
 }
 
-fn load(kv: &Kv, delivery: &Delivery) -> Result<Loaded, AttemptError> {
+fn load(kv: &Reads<'_>, delivery: &Delivery) -> Result<Loaded, AttemptError> {
     let missing =
         |what: &str| AttemptError::Connection(format!("{what} of the delivery is missing"));
     let notice = kv
@@ -192,7 +217,7 @@ fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
     }
 }
 
-fn alert(kv: &Kv, loaded: &Loaded, base_url: &str, templates: &Templates) -> Alert {
+fn alert(kv: &Reads<'_>, loaded: &Loaded, base_url: &str, templates: &Templates) -> Alert {
     match (&loaded.case, &loaded.feedback) {
         (Some(case), Some(feedback)) => {
             let ctx = MessageContext {
@@ -251,7 +276,7 @@ fn alert(kv: &Kv, loaded: &Loaded, base_url: &str, templates: &Templates) -> Ale
 
 /// The provider request for `delivery`, and which provider reads the answer.
 fn request(
-    kv: &Kv,
+    kv: &Reads<'_>,
     delivery: &Delivery,
     loaded: &Loaded,
     now: Timestamp,
@@ -333,7 +358,7 @@ fn request(
 }
 
 /// Renders and sends one delivery.
-pub fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
+fn send(kv: &Reads<'_>, delivery: &Delivery) -> Result<(), AttemptError> {
     let loaded = load(kv, delivery)?;
     if let Some(obsolete) = obsolete(&loaded) {
         return Err(obsolete);
@@ -365,13 +390,25 @@ pub fn send(kv: &Kv, delivery: &Delivery) -> Result<(), AttemptError> {
 
 /// Dispatch's providers, for the outbox: sends with [`send`] and logs every attempt.
 pub struct Courier<'a> {
-    pub kv: &'a Kv,
-    pub component: &'static str,
+    reads: Reads<'a>,
+    component: &'static str,
+}
+
+impl<'a> Courier<'a> {
+    pub fn new(kv: &'a Kv, component: &'static str) -> Self {
+        Self {
+            reads: Reads {
+                kv,
+                seen: RefCell::default(),
+            },
+            component,
+        }
+    }
 }
 
 impl outbox_tick::Courier for Courier<'_> {
     fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
-        send(self.kv, delivery)
+        send(&self.reads, delivery)
     }
 
     fn attempted(&self, id: &str, outcome: &Result<Outcome, StoreError>) {

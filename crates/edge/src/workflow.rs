@@ -128,7 +128,7 @@ pub fn hand_over(component: &'static str, done: &Done) {
 /// Runs `work` on dispatch's outbox: Spin's store and clock, the fold, the providers.
 fn on_outbox<T>(kv: &Kv, component: &'static str, work: impl FnOnce(&Outbox) -> T) -> T {
     let fold = Closeloop { ctx: context() };
-    let courier = Courier { kv, component };
+    let courier = Courier::new(kv, component);
     work(&Outbox {
         store: kv.store(),
         env: &SpinEnv,

@@ -1,14 +1,22 @@
-//! One attempt of a delivery: who may make it, and how its outcome is recorded.
+//! Attempts of deliveries: who may make them, and how their outcomes are recorded.
 //!
-//! A delivery is attempted only under a lease ([`Lease`] on the record). The fold that plans
-//! a delivery leases its first attempt to the request that folded, which hands it to dispatch
-//! with the lease's token ([`Lease::Held`]): no write is needed before sending. Any later
-//! attempt (tick) first takes the lease with a compare-and-swap on the record
-//! ([`Lease::Take`]): of two ticks racing, one sends. The outcome is written with a
-//! compare-and-swap from the leased record, so an attempt whose lease ran out and was taken
-//! by another records nothing over the other's (and says so).
+//! A delivery is attempted only under a lease on its record. The fold that plans a delivery
+//! leases its first attempt to the request that folded, which hands it to dispatch with the
+//! lease's token ([`attempt_held`]): no write is needed before sending, and the outcomes of
+//! every delivery handed over are recorded in ONE plain write while the lease has at least
+//! [`HELD_WRITE_MARGIN`] to run. That is safe because nothing else writes a leased pending
+//! delivery: a fold writes a delivery only when it plans it, and tick only once the lease ran
+//! out. Past the margin (slow providers) each outcome is written by compare-and-swap from the
+//! leased record instead, so a tick that took over is never written over.
 //!
-//! A first attempt therefore costs one write (its outcome), a retry two.
+//! Any later attempt (tick, [`attempt`]) first takes the lease with a compare-and-swap on the
+//! record: of two ticks racing, one sends. Its outcome is written by compare-and-swap from the
+//! leased record, so an attempt whose lease ran out and was taken by another records nothing
+//! over the other's (and says so).
+//!
+//! First attempts therefore cost one write per hand-over, a retry two.
+
+use std::time::Duration;
 
 use closeloop_domain::Timestamp;
 use closeloop_domain::delivery::{self, AttemptError, AttemptRecord, Delivery, DeliveryStatus};
@@ -20,14 +28,10 @@ use crate::store::{Store, StoreError, decode};
 
 /// How long a retry's lease lasts: one provider call with its timeout, with room to spare.
 pub const RETRY_LEASE_SECS: i64 = 60;
-
-/// Which lease the attempt runs under.
-pub enum Lease<'a> {
-    /// The lease the fold granted to this request (the first attempt).
-    Held(&'a str),
-    /// Take a free lease now, if the delivery is due.
-    Take,
-}
+/// A first attempt's holder records with a plain write only while its lease has this long to
+/// run: the write must land before a tick may take the lease (clocks of two hosts may differ
+/// by part of it).
+pub const HELD_WRITE_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -39,12 +43,61 @@ pub enum Outcome {
     LeaseLost,
 }
 
-/// Attempts delivery `id` under `lease`, sending with `send`.
+/// Makes the first attempts of `ids` that a fold leased to `token`, sending each with `send`
+/// (in order), and records their outcomes: one read, one write. One outcome per id.
+pub fn attempt_held(
+    store: &dyn Store,
+    env: &dyn Env,
+    token: &str,
+    ids: &[String],
+    mut send: impl FnMut(&Delivery) -> Result<(), AttemptError>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let keys: Vec<String> = ids.iter().map(|id| keys::delivery(id)).collect();
+    let now = env.now();
+    let mut outcomes = vec![Outcome::Skipped; ids.len()];
+    // (index, the leased record's bytes, the record after the attempt)
+    let mut attempted: Vec<(usize, Vec<u8>, Delivery)> = Vec::new();
+    let mut lease_ends: Option<Timestamp> = None;
+    for (i, (key, bytes)) in keys.iter().zip(store.get_many(&keys)?).enumerate() {
+        let Some(bytes) = bytes else { continue };
+        let leased: Delivery = decode(key, &bytes)?;
+        if !leased.leased_to(token, now) || leased.status != DeliveryStatus::Pending {
+            continue;
+        }
+        let until = leased.lease.as_ref().map_or(now, |l| l.until);
+        lease_ends = Some(lease_ends.map_or(until, |earliest| earliest.min(until)));
+        let result = send(&leased);
+        let done = outcome(leased, result.err(), env.now().max(now), env.jitter());
+        attempted.push((i, bytes, done));
+    }
+    let margin = chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap_or_default();
+    if lease_ends.is_some_and(|until| env.now() + margin < until) {
+        let writes: Vec<(String, Vec<u8>)> = attempted
+            .iter()
+            .map(|(i, _, done)| (keys[*i].clone(), envelope::encode(done)))
+            .collect();
+        store.set_many(&writes)?;
+        for (i, _, done) in attempted {
+            outcomes[i] = Outcome::Recorded(Box::new(done));
+        }
+        return Ok(outcomes);
+    }
+    for (i, leased_bytes, done) in attempted {
+        outcomes[i] = if store.swap(&keys[i], &leased_bytes, &envelope::encode(&done))? {
+            Outcome::Recorded(Box::new(done))
+        } else {
+            Outcome::LeaseLost
+        };
+    }
+    Ok(outcomes)
+}
+
+/// Attempts delivery `id` if it is due and nobody holds its lease: takes the lease, sends
+/// with `send`, records the outcome.
 pub fn attempt(
     store: &dyn Store,
     env: &dyn Env,
     id: &str,
-    lease: Lease<'_>,
     send: impl FnOnce(&Delivery) -> Result<(), AttemptError>,
 ) -> Result<Outcome, StoreError> {
     let key = keys::delivery(id);
@@ -53,24 +106,19 @@ pub fn attempt(
     };
     let delivery: Delivery = decode(&key, &bytes)?;
     let now = env.now();
-    let (leased, leased_bytes) = match lease {
-        Lease::Held(token) if delivery.leased_to(token, now) => (delivery, bytes),
-        Lease::Held(_) => return Ok(Outcome::Skipped),
-        Lease::Take if delivery.is_due(now) && delivery.lease_free(now) => {
-            let mut taken = delivery;
-            taken.lease = Some(delivery::Lease {
-                token: env.token(),
-                until: now + chrono::Duration::seconds(RETRY_LEASE_SECS),
-            });
-            let taken_bytes = envelope::encode(&taken);
-            if !store.swap(&key, &bytes, &taken_bytes)? {
-                return Ok(Outcome::Skipped);
-            }
-            (taken, taken_bytes)
-        }
-        Lease::Take => return Ok(Outcome::Skipped),
-    };
-    if leased.status != DeliveryStatus::Pending {
+    if delivery.status != DeliveryStatus::Pending
+        || !delivery.is_due(now)
+        || !delivery.lease_free(now)
+    {
+        return Ok(Outcome::Skipped);
+    }
+    let mut leased = delivery;
+    leased.lease = Some(delivery::Lease {
+        token: env.token(),
+        until: now + chrono::Duration::seconds(RETRY_LEASE_SECS),
+    });
+    let leased_bytes = envelope::encode(&leased);
+    if !store.swap(&key, &bytes, &leased_bytes)? {
         return Ok(Outcome::Skipped);
     }
     let result = send(&leased);
@@ -121,44 +169,80 @@ mod tests {
     }
 
     #[test]
-    fn the_first_attempt_needs_its_lease_and_costs_one_write() {
-        let (app, token, id) = alerted();
-        let lease = stored(&app, &id).lease.unwrap();
+    fn first_attempts_need_their_lease_and_cost_one_write_for_the_whole_hand_over() {
+        let app = App::new();
+        let done = app.submit(arrival(feedback("stay-1", 2, "noisy")));
+        let handover = done.folded.unwrap();
+        let ids = &handover.deliveries;
+        assert_eq!(ids.len(), 2, "Slack and the alert webhook");
+        let lease = stored(&app, &ids[0]).lease.unwrap();
         let expected = app.env.now() + chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS);
         assert_eq!(lease.until, expected, "sized to the hand-over's two calls");
-        let writes = app.store.writes();
         let sent = AtomicUsize::new(0);
         let send = |_: &Delivery| {
             sent.fetch_add(1, Ordering::SeqCst);
             Ok(())
         };
-        assert_eq!(
-            attempt(
-                app.store.as_ref(),
-                &app.env,
-                &id,
-                Lease::Held("forged"),
-                send
-            )
-            .unwrap(),
-            Outcome::Skipped
+        let held =
+            |token: &str| attempt_held(app.store.as_ref(), &app.env, token, ids, send).unwrap();
+        assert_eq!(held("forged"), vec![Outcome::Skipped; 2]);
+        assert_eq!(sent.load(Ordering::SeqCst), 0);
+        let (writes, reads) = (app.store.writes(), app.store.reads());
+        let outcomes = held(&handover.token);
+        assert!(
+            outcomes.iter().all(
+                |o| matches!(o, Outcome::Recorded(d) if d.status == DeliveryStatus::Delivered)
+            ),
+            "{outcomes:?}"
         );
-        let Outcome::Recorded(d) =
-            attempt(app.store.as_ref(), &app.env, &id, Lease::Held(&token), send).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(d.status, DeliveryStatus::Delivered);
-        assert_eq!(app.store.writes() - writes, 1);
-        assert_eq!(sent.load(Ordering::SeqCst), 1);
-        assert_eq!(stored(&app, &id).lease, None);
-        assert_eq!(stored(&app, &id).history.len(), 1);
+        assert_eq!(app.store.writes() - writes, 1, "both outcomes in one write");
+        assert_eq!(app.store.reads() - reads, 1, "one read");
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+        for id in ids {
+            assert_eq!(stored(&app, id).lease, None);
+            assert_eq!(stored(&app, id).history.len(), 1);
+        }
         // A second hand-over of the same lease sends nothing.
+        assert_eq!(held(&handover.token), vec![Outcome::Skipped; 2]);
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_holder_past_its_margin_records_by_swap_and_never_over_a_tick() {
+        let (app, token, id) = alerted();
+        let store: &MemoryStore = app.store.as_ref();
+        let env = TestEnv::clone(&app.env);
+        // The provider hangs until the lease ran out; a tick takes it over meanwhile.
+        let outcomes = attempt_held(store, &env, &token, std::slice::from_ref(&id), |_| {
+            env.advance(chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS));
+            let taken = attempt(store, &env, &id, |_| Err(AttemptError::Timeout)).unwrap();
+            assert!(matches!(taken, Outcome::Recorded(_)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(outcomes, vec![Outcome::LeaseLost]);
+        let d = stored(&app, &id);
         assert_eq!(
-            attempt(app.store.as_ref(), &app.env, &id, Lease::Held(&token), send).unwrap(),
-            Outcome::Skipped
+            (d.status, d.attempts),
+            (DeliveryStatus::Pending, 1),
+            "the tick's"
         );
-        assert_eq!(sent.load(Ordering::SeqCst), 1);
+
+        // Just inside the margin, the plain write stands.
+        let (app, token, id) = alerted();
+        let env = TestEnv::clone(&app.env);
+        let inside = chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS)
+            - chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap()
+            - chrono::Duration::seconds(1);
+        let writes = app.store.writes();
+        let outcomes = attempt_held(app.store.as_ref(), &env, &token, &[id.clone()], |_| {
+            env.advance(inside);
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(&outcomes[0], Outcome::Recorded(_)));
+        assert_eq!(app.store.writes() - writes, 1);
+        assert_eq!(stored(&app, &id).status, DeliveryStatus::Delivered);
     }
 
     #[test]
@@ -166,16 +250,14 @@ mod tests {
         let (app, _token, id) = alerted();
         let ok = |_: &Delivery| Ok(());
         assert_eq!(
-            attempt(app.store.as_ref(), &app.env, &id, Lease::Take, ok).unwrap(),
+            attempt(app.store.as_ref(), &app.env, &id, ok).unwrap(),
             Outcome::Skipped,
             "leased to the folder"
         );
         app.env
             .advance(chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS));
         let writes = app.store.writes();
-        let Outcome::Recorded(d) =
-            attempt(app.store.as_ref(), &app.env, &id, Lease::Take, ok).unwrap()
-        else {
+        let Outcome::Recorded(d) = attempt(app.store.as_ref(), &app.env, &id, ok).unwrap() else {
             panic!()
         };
         assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
@@ -193,7 +275,7 @@ mod tests {
                 let (store, env, id, sent) =
                     (app.store.clone(), app.env.clone(), id.clone(), sent.clone());
                 spawn(&format!("tick-{i}"), move || {
-                    attempt(store.as_ref(), &env, &id, Lease::Take, |_| {
+                    attempt(store.as_ref(), &env, &id, |_| {
                         sent.fetch_add(1, Ordering::SeqCst);
                         Ok(())
                     })
@@ -212,14 +294,11 @@ mod tests {
     #[test]
     fn a_failure_is_recorded_with_its_next_attempt_and_a_lost_lease_records_nothing() {
         let (app, token, id) = alerted();
-        let Outcome::Recorded(d) = attempt(
-            app.store.as_ref(),
-            &app.env,
-            &id,
-            Lease::Held(&token),
-            |_| Err(AttemptError::Timeout),
-        )
-        .unwrap() else {
+        let outcomes = attempt_held(app.store.as_ref(), &app.env, &token, &[id.clone()], |_| {
+            Err(AttemptError::Timeout)
+        })
+        .unwrap();
+        let Outcome::Recorded(d) = &outcomes[0] else {
             panic!()
         };
         assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 1));
@@ -233,9 +312,9 @@ mod tests {
         app.env.advance(chrono::Duration::hours(2));
         let store: &MemoryStore = app.store.as_ref();
         let env = TestEnv::clone(&app.env);
-        let outcome = attempt(store, &env, &id, Lease::Take, |_| {
+        let outcome = attempt(store, &env, &id, |_| {
             env.advance(chrono::Duration::seconds(RETRY_LEASE_SECS));
-            let taken = attempt(store, &env, &id, Lease::Take, |_| Ok(())).unwrap();
+            let taken = attempt(store, &env, &id, |_| Ok(())).unwrap();
             assert!(matches!(taken, Outcome::Recorded(_)));
             Ok(())
         })

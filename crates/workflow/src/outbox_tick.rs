@@ -2,7 +2,7 @@
 //! folded) and telling the fold what was seen.
 //!
 //! - [`Outbox::hand_over`]: the deliveries a fold leased to the request that folded, each
-//!   attempted under that lease (one write each). A dead letter among them is reconciled at
+//!   attempted under that lease (one write for all their outcomes). A dead letter among them is reconciled at
 //!   once, so operations hear of it without waiting for tick.
 //! - [`Outbox::tick`]: first the escalations and digests that are due, as commands (only when
 //!   a read finds one to write, so a quiet tick writes nothing); then the deliveries due on
@@ -30,7 +30,7 @@ use closeloop_domain::projection::index::{IndexChunk, IndexRoot, SortKey};
 use closeloop_domain::projection::keys as projection_keys;
 use serde::Serialize;
 
-use crate::attempt::{self, Lease, Outcome};
+use crate::attempt::{self, Outcome};
 use crate::env::Env;
 use crate::fold::reconcile::Seen;
 use crate::fold::records::{DIGEST_TARGETS, DigestTargets};
@@ -120,7 +120,9 @@ impl Outbox<'_> {
                 Some(d) if !d.is_due(now) => report.not_due += 1,
                 Some(d) if !d.lease_free(now) => report.leased += 1,
                 Some(_) => {
-                    self.attempt(&seen.id, Lease::Take, &mut report);
+                    let outcome =
+                        attempt::attempt(self.store, self.env, &seen.id, |d| self.courier.send(d));
+                    self.attempted(&seen.id, outcome, &mut report);
                 }
                 None => {}
             }
@@ -136,9 +138,16 @@ impl Outbox<'_> {
         deliveries: &[String],
         report: &mut Report,
     ) -> Result<(), LogError> {
+        let outcomes = attempt::attempt_held(self.store, self.env, token, deliveries, |d| {
+            self.courier.send(d)
+        });
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); deliveries.len()],
+        };
         let mut dead = Vec::new();
-        for id in deliveries {
-            if let Some(d) = self.attempt(id, Lease::Held(token), report)
+        for (id, outcome) in deliveries.iter().zip(outcomes) {
+            if let Some(d) = self.attempted(id, outcome, report)
                 && d.status == DeliveryStatus::DeadLettered
                 && d.kind != NoticeKind::DeliveryFailed
             {
@@ -166,9 +175,13 @@ impl Outbox<'_> {
         Ok(done.verdict)
     }
 
-    /// One attempt, counted; the delivery as recorded if it was made.
-    fn attempt(&self, id: &str, lease: Lease<'_>, report: &mut Report) -> Option<Delivery> {
-        let outcome = attempt::attempt(self.store, self.env, id, lease, |d| self.courier.send(d));
+    /// Counts an attempt's outcome; the delivery as recorded if the attempt was made.
+    fn attempted(
+        &self,
+        id: &str,
+        outcome: Result<Outcome, StoreError>,
+        report: &mut Report,
+    ) -> Option<Delivery> {
         self.courier.attempted(id, &outcome);
         let d = match outcome {
             Ok(Outcome::Recorded(d)) => d,

@@ -9,7 +9,7 @@ use closeloop_domain::export::{Dataset, ExportQuery, Rows};
 use closeloop_domain::metrics::MetricsQuery;
 
 use super::{cases, exports, metrics, progress};
-use crate::attempt::{self, Lease, Outcome};
+use crate::attempt::{self, Outcome};
 use crate::env::Env;
 use crate::fold::Verdict;
 use crate::fold::change::tests::{ack, act, opened, resolve};
@@ -93,25 +93,24 @@ fn a_case_page_shows_every_event_and_every_delivery_attempt_in_time_order() {
     let handover = done.folded.unwrap();
     let (slack, webhook) = (&handover.deliveries[0], &handover.deliveries[1]);
     let store = app.store.as_ref();
-    let failed = attempt::attempt(store, &app.env, slack, Lease::Held(&handover.token), |_| {
-        Err(AttemptError::Timeout)
-    })
-    .unwrap();
-    let Outcome::Recorded(failed) = failed else {
-        panic!()
-    };
-    attempt::attempt(
+    let outcomes = attempt::attempt_held(
         store,
         &app.env,
-        webhook,
-        Lease::Held(&handover.token),
-        |_| Ok(()),
+        &handover.token,
+        &[slack.clone(), webhook.clone()],
+        |d| match d.id == *slack {
+            true => Err(AttemptError::Timeout),
+            false => Ok(()),
+        },
     )
     .unwrap();
+    let Outcome::Recorded(failed) = outcomes[0].clone() else {
+        panic!()
+    };
     app.env.advance(Duration::minutes(1));
     act(&app, &id, ack("Dana"));
     app.env.advance(Duration::hours(1));
-    let retried = attempt::attempt(store, &app.env, slack, Lease::Take, |_| Ok(())).unwrap();
+    let retried = attempt::attempt(store, &app.env, slack, |_| Ok(())).unwrap();
     assert!(matches!(retried, Outcome::Recorded(_)));
 
     let writes = app.store.writes();
