@@ -235,10 +235,16 @@ mod tests {
             - chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap()
             - chrono::Duration::seconds(1);
         let writes = app.store.writes();
-        let outcomes = attempt_held(app.store.as_ref(), &env, &token, &[id.clone()], |_| {
-            env.advance(inside);
-            Ok(())
-        })
+        let outcomes = attempt_held(
+            app.store.as_ref(),
+            &env,
+            &token,
+            std::slice::from_ref(&id),
+            |_| {
+                env.advance(inside);
+                Ok(())
+            },
+        )
         .unwrap();
         assert!(matches!(&outcomes[0], Outcome::Recorded(_)));
         assert_eq!(app.store.writes() - writes, 1);
@@ -294,9 +300,13 @@ mod tests {
     #[test]
     fn a_failure_is_recorded_with_its_next_attempt_and_a_lost_lease_records_nothing() {
         let (app, token, id) = alerted();
-        let outcomes = attempt_held(app.store.as_ref(), &app.env, &token, &[id.clone()], |_| {
-            Err(AttemptError::Timeout)
-        })
+        let outcomes = attempt_held(
+            app.store.as_ref(),
+            &app.env,
+            &token,
+            std::slice::from_ref(&id),
+            |_| Err(AttemptError::Timeout),
+        )
         .unwrap();
         let Outcome::Recorded(d) = &outcomes[0] else {
             panic!()
