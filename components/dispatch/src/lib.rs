@@ -13,6 +13,8 @@
 //! The outbox is `closeloop_workflow::outbox_tick`; channels and the admin views are
 //! `closeloop_edge::{channels, directory}`.
 
+use std::collections::BTreeMap;
+
 use closeloop_edge::access::authenticate;
 use closeloop_edge::domain::access::Role;
 use closeloop_edge::domain::problem::Problem;
@@ -33,11 +35,14 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     http::serve(COMPONENT, req, out, MAX_BODY_BYTES, route);
 }
 
-/// A fold's hand-over: the deliveries it leased to the request that folded.
+/// A fold's hand-over: the deliveries it leased to the request that folded, and the records
+/// they are rendered from as the fold left them.
 #[derive(serde::Deserialize)]
 struct HandedOver {
     token: String,
     deliveries: Vec<String>,
+    #[serde(default)]
+    records: BTreeMap<String, Option<String>>,
 }
 
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
@@ -67,7 +72,10 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     Ok(Handled::then(
         Reply::json(202, &json!({"deliveries": handed.deliveries.len()})),
         move || {
-            workflow::attempt_handed_over(&kv, COMPONENT, &handed.token, &handed.deliveries);
+            let known = (handed.records.into_iter())
+                .map(|(key, value)| (key, value.map(String::into_bytes)))
+                .collect();
+            workflow::attempt_handed_over(&kv, COMPONENT, &handed.token, &handed.deliveries, known);
         },
     ))
 }

@@ -34,8 +34,12 @@ use crate::{clock, config, log};
 
 const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com";
 
-/// The records a courier reads to send, each read once: the deliveries of one hand-over share
-/// their notice, case, feedback and team, and on Redis every read is a round trip.
+/// Records by key (`None`: known to be absent).
+pub type Records = HashMap<String, Option<Vec<u8>>>;
+
+/// The records a courier reads to send, each read once (the deliveries of one hand-over share
+/// their notice, case, feedback and team, and on Redis every read is a round trip), starting
+/// from those the fold handed over.
 struct Reads<'a> {
     kv: &'a Kv,
     seen: RefCell<HashMap<String, Option<Vec<u8>>>>,
@@ -357,14 +361,22 @@ fn request(
     })
 }
 
-/// Renders and sends one delivery.
-fn send(kv: &Reads<'_>, delivery: &Delivery) -> Result<(), AttemptError> {
+/// The most provider calls a courier keeps in flight at once.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// A provider call on its way.
+struct Sending {
+    provider: Provider,
+    call: outbound::InFlight,
+}
+
+/// Renders one delivery and sends it, without waiting for the answer.
+fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, AttemptError> {
     let loaded = load(kv, delivery)?;
     if let Some(obsolete) = obsolete(&loaded) {
         return Err(obsolete);
     }
-    let now = clock::now();
-    let (provider, request) = request(kv, delivery, &loaded, now)?;
+    let (provider, request) = request(kv, delivery, &loaded, clock::now())?;
     let timeout = Duration::from_millis(config::number(
         "delivery_timeout_ms",
         delivery::DEFAULT_TIMEOUT_MS,
@@ -374,32 +386,48 @@ fn send(kv: &Reads<'_>, delivery: &Delivery) -> Result<(), AttemptError> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    match outbound::send(Method::Post, &request.url, &headers, &request.body, timeout) {
-        Ok(response) => providers::classify(
-            provider,
-            response.status,
-            response
-                .header("retry-after")
-                .and_then(|v| delivery::parse_retry_after(v, now)),
-            &response.body,
-        ),
-        Err(OutboundError::Timeout) => Err(AttemptError::Timeout),
-        Err(e) => Err(AttemptError::Connection(e.to_string())),
+    let call = outbound::start(Method::Post, &request.url, &headers, &request.body, timeout)
+        .map_err(attempt_error)?;
+    Ok(Sending { provider, call })
+}
+
+/// The provider's answer, as the attempt's result.
+fn answer(sending: Sending) -> Result<(), AttemptError> {
+    let response = sending
+        .call
+        .answer(outbound::MAX_RESPONSE_BYTES)
+        .map_err(attempt_error)?;
+    let now = clock::now();
+    providers::classify(
+        sending.provider,
+        response.status,
+        response
+            .header("retry-after")
+            .and_then(|v| delivery::parse_retry_after(v, now)),
+        &response.body,
+    )
+}
+
+fn attempt_error(e: OutboundError) -> AttemptError {
+    match e {
+        OutboundError::Timeout => AttemptError::Timeout,
+        e => AttemptError::Connection(e.to_string()),
     }
 }
 
-/// Dispatch's providers, for the outbox: sends with [`send`] and logs every attempt.
+/// Dispatch's providers, for the outbox: renders, sends, and logs every attempt.
 pub struct Courier<'a> {
     reads: Reads<'a>,
     component: &'static str,
 }
 
 impl<'a> Courier<'a> {
-    pub fn new(kv: &'a Kv, component: &'static str) -> Self {
+    /// A courier that takes `known` records as read.
+    pub fn new(kv: &'a Kv, component: &'static str, known: Records) -> Self {
         Self {
             reads: Reads {
                 kv,
-                seen: RefCell::default(),
+                seen: RefCell::new(known),
             },
             component,
         }
@@ -408,7 +436,18 @@ impl<'a> Courier<'a> {
 
 impl outbox_tick::Courier for Courier<'_> {
     fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
-        send(&self.reads, delivery)
+        start(&self.reads, delivery).and_then(answer)
+    }
+
+    /// Up to [`MAX_IN_FLIGHT`] provider calls at once: a fold's hand-over carries the alerts
+    /// of every answer it folded, and none should wait for another's provider.
+    fn send_all(&self, deliveries: &[&Delivery]) -> Vec<Result<(), AttemptError>> {
+        let mut results = Vec::with_capacity(deliveries.len());
+        for chunk in deliveries.chunks(MAX_IN_FLIGHT) {
+            let sending: Vec<_> = chunk.iter().map(|d| start(&self.reads, d)).collect();
+            results.extend(sending.into_iter().map(|s| s.and_then(answer)));
+        }
+        results
     }
 
     fn attempted(&self, id: &str, outcome: &Result<Outcome, StoreError>) {

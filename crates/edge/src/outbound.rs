@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use spin_sdk::http::{ErrorCode, Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
-use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types::RequestOptions};
+use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+use spin_sdk::wit::wasi::http0_2_0::types::{FutureIncomingResponse, RequestOptions};
 
 /// The largest response body read back; providers answer with a few bytes.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundResponse {
@@ -82,6 +83,21 @@ pub fn send_limited(
     timeout: Duration,
     max_response: usize,
 ) -> Result<OutboundResponse, OutboundError> {
+    start(method, url, headers, body, timeout)?.answer(max_response)
+}
+
+/// A request sent and not answered yet: several may be in flight at once.
+pub struct InFlight(FutureIncomingResponse);
+
+/// Sends `method url` with `headers` and `body`, waiting at most `timeout` for each phase,
+/// without waiting for the answer ([`InFlight::answer`]).
+pub fn start(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<InFlight, OutboundError> {
     let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
         (Scheme::Https, rest)
     } else if let Some(rest) = url.strip_prefix("http://") {
@@ -137,42 +153,50 @@ pub fn send_limited(
     }
     OutgoingBody::finish(outgoing_body, None).map_err(from_error_code)?;
 
-    future.subscribe().block();
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(from_error_code(code)),
-        Some(Err(())) | None => return Err(OutboundError::Connection("no response".into())),
-    };
-    let status = response.status();
-    let headers = response
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
-        .collect();
-    let mut body = Vec::new();
-    if let Ok(incoming) = response.consume()
-        && let Ok(stream) = incoming.stream()
-    {
-        loop {
-            match stream.blocking_read(16 * 1024) {
-                Ok(chunk) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > max_response {
-                        body.truncate(max_response);
-                        break;
+    Ok(InFlight(future))
+}
+
+impl InFlight {
+    /// Waits for the answer, reading at most `max_response` bytes of its body.
+    pub fn answer(self, max_response: usize) -> Result<OutboundResponse, OutboundError> {
+        let future = self.0;
+        future.subscribe().block();
+        let response = match future.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(from_error_code(code)),
+            Some(Err(())) | None => return Err(OutboundError::Connection("no response".into())),
+        };
+        let status = response.status();
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        if let Ok(incoming) = response.consume()
+            && let Ok(stream) = incoming.stream()
+        {
+            loop {
+                match stream.blocking_read(16 * 1024) {
+                    Ok(chunk) => {
+                        body.extend_from_slice(&chunk);
+                        if body.len() > max_response {
+                            body.truncate(max_response);
+                            break;
+                        }
                     }
+                    Err(wasi::io::streams::StreamError::Closed) => break,
+                    Err(_) => return Err(OutboundError::Timeout),
                 }
-                Err(wasi::io::streams::StreamError::Closed) => break,
-                Err(_) => return Err(OutboundError::Timeout),
             }
         }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
     }
-    Ok(OutboundResponse {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// GETs `url` with `headers`, reading at most `max_response` bytes of the answer: its status

@@ -14,7 +14,7 @@ use closeloop_workflow::log::{self, LogError, Submitted};
 use closeloop_workflow::outbox_tick::{Outbox, Report};
 use serde_json::json;
 
-use crate::channels::Courier;
+use crate::channels::{Courier, Records};
 use crate::env::SpinEnv;
 use crate::http::Reply;
 use crate::kv::Kv;
@@ -115,7 +115,20 @@ pub fn hand_over(component: &'static str, done: &Done) {
     if handover.deliveries.is_empty() {
         return;
     }
-    let body = json!({"token": handover.token, "deliveries": handover.deliveries});
+    // Records are JSON envelopes, hence text; one that is not is left for dispatch to read.
+    let records: std::collections::BTreeMap<&str, Option<&str>> = handover
+        .records
+        .iter()
+        .filter_map(
+            |(key, value)| match value.as_deref().map(std::str::from_utf8) {
+                None => Some((key.as_str(), None)),
+                Some(Ok(text)) => Some((key.as_str(), Some(text))),
+                Some(Err(_)) => None,
+            },
+        )
+        .collect();
+    let body = json!({"token": handover.token, "deliveries": handover.deliveries,
+        "records": records});
     stage::hand_over_logged(
         component,
         "dispatch_url",
@@ -125,10 +138,16 @@ pub fn hand_over(component: &'static str, done: &Done) {
     );
 }
 
-/// Runs `work` on dispatch's outbox: Spin's store and clock, the fold, the providers.
-fn on_outbox<T>(kv: &Kv, component: &'static str, work: impl FnOnce(&Outbox) -> T) -> T {
+/// Runs `work` on dispatch's outbox: Spin's store and clock, the fold, the providers (which
+/// take `known` records as read).
+fn on_outbox<T>(
+    kv: &Kv,
+    component: &'static str,
+    known: Records,
+    work: impl FnOnce(&Outbox) -> T,
+) -> T {
     let fold = Closeloop { ctx: context() };
-    let courier = Courier::new(kv, component);
+    let courier = Courier::new(kv, component, known);
     work(&Outbox {
         store: kv.store(),
         env: &SpinEnv,
@@ -144,12 +163,20 @@ fn failed(what: &str, error: LogError) -> Problem {
 
 /// Dispatch's tick (see `closeloop_workflow::outbox_tick`).
 pub fn tick(kv: &Kv, component: &'static str) -> Result<Report, Problem> {
-    on_outbox(kv, component, |o| o.tick()).map_err(|e| failed("the outbox tick failed", e))
+    on_outbox(kv, component, Records::new(), |o| o.tick())
+        .map_err(|e| failed("the outbox tick failed", e))
 }
 
-/// Attempts the deliveries a fold leased to `token` (after the response: logged).
-pub fn attempt_handed_over(kv: &Kv, component: &'static str, token: &str, deliveries: &[String]) {
-    match on_outbox(kv, component, |o| o.hand_over(token, deliveries)) {
+/// Attempts the deliveries a fold leased to `token`, rendered from the `known` records it
+/// handed over with them (after the response: logged).
+pub fn attempt_handed_over(
+    kv: &Kv,
+    component: &'static str,
+    token: &str,
+    deliveries: &[String],
+    known: Records,
+) {
+    match on_outbox(kv, component, known, |o| o.hand_over(token, deliveries)) {
         Ok(report) => logs::event(component, "hand-over attempted", json!(report)),
         Err(e) => {
             failed("a hand-over could not be settled; tick will", e);

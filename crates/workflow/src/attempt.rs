@@ -43,33 +43,37 @@ pub enum Outcome {
     LeaseLost,
 }
 
-/// Makes the first attempts of `ids` that a fold leased to `token`, sending each with `send`
-/// (in order), and records their outcomes: one read, one write. One outcome per id.
+/// Makes the first attempts of `ids` that a fold leased to `token`, sending them all with
+/// `send_all` (one result each, in order), and records their outcomes: one read, one write.
+/// One outcome per id.
 pub fn attempt_held(
     store: &dyn Store,
     env: &dyn Env,
     token: &str,
     ids: &[String],
-    mut send: impl FnMut(&Delivery) -> Result<(), AttemptError>,
+    send_all: impl FnOnce(&[&Delivery]) -> Vec<Result<(), AttemptError>>,
 ) -> Result<Vec<Outcome>, StoreError> {
     let keys: Vec<String> = ids.iter().map(|id| keys::delivery(id)).collect();
     let now = env.now();
     let mut outcomes = vec![Outcome::Skipped; ids.len()];
-    // (index, the leased record's bytes, the record after the attempt)
-    let mut attempted: Vec<(usize, Vec<u8>, Delivery)> = Vec::new();
-    let mut lease_ends: Option<Timestamp> = None;
+    // (index, the leased record's bytes, the leased record)
+    let mut leased: Vec<(usize, Vec<u8>, Delivery)> = Vec::new();
     for (i, (key, bytes)) in keys.iter().zip(store.get_many(&keys)?).enumerate() {
         let Some(bytes) = bytes else { continue };
-        let leased: Delivery = decode(key, &bytes)?;
-        if !leased.leased_to(token, now) || leased.status != DeliveryStatus::Pending {
-            continue;
+        let d: Delivery = decode(key, &bytes)?;
+        if d.leased_to(token, now) && d.status == DeliveryStatus::Pending {
+            leased.push((i, bytes, d));
         }
-        let until = leased.lease.as_ref().map_or(now, |l| l.until);
-        lease_ends = Some(lease_ends.map_or(until, |earliest| earliest.min(until)));
-        let result = send(&leased);
-        let done = outcome(leased, result.err(), env.now().max(now), env.jitter());
-        attempted.push((i, bytes, done));
     }
+    let lease_ends = (leased.iter())
+        .filter_map(|(_, _, d)| d.lease.as_ref().map(|l| l.until))
+        .min();
+    let results = send_all(&leased.iter().map(|(_, _, d)| d).collect::<Vec<_>>());
+    assert_eq!(results.len(), leased.len(), "one result per delivery sent");
+    let at = env.now().max(now);
+    let attempted: Vec<(usize, Vec<u8>, Delivery)> = (leased.into_iter().zip(results))
+        .map(|((i, bytes, d), result)| (i, bytes, outcome(d, result.err(), at, env.jitter())))
+        .collect();
     let margin = chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap_or_default();
     if lease_ends.is_some_and(|until| env.now() + margin < until) {
         let writes: Vec<(String, Vec<u8>)> = attempted
@@ -147,7 +151,7 @@ fn outcome(mut d: Delivery, error: Option<AttemptError>, at: Timestamp, jitter: 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -162,6 +166,13 @@ mod tests {
         let done = app.submit(arrival(feedback("stay-1", 2, "noisy")));
         let handover = done.folded.unwrap();
         (app, handover.token, handover.deliveries[0].clone())
+    }
+
+    /// Sends a hand-over's deliveries one by one with `send`.
+    pub(crate) fn each(
+        send: impl Fn(&Delivery) -> Result<(), AttemptError>,
+    ) -> impl FnOnce(&[&Delivery]) -> Vec<Result<(), AttemptError>> {
+        move |ds| ds.iter().map(|d| send(d)).collect()
     }
 
     fn stored(app: &App, id: &str) -> Delivery {
@@ -183,8 +194,9 @@ mod tests {
             sent.fetch_add(1, Ordering::SeqCst);
             Ok(())
         };
-        let held =
-            |token: &str| attempt_held(app.store.as_ref(), &app.env, token, ids, send).unwrap();
+        let held = |token: &str| {
+            attempt_held(app.store.as_ref(), &app.env, token, ids, each(send)).unwrap()
+        };
         assert_eq!(held("forged"), vec![Outcome::Skipped; 2]);
         assert_eq!(sent.load(Ordering::SeqCst), 0);
         let (writes, reads) = (app.store.writes(), app.store.reads());
@@ -213,13 +225,13 @@ mod tests {
         let store: &MemoryStore = app.store.as_ref();
         let env = TestEnv::clone(&app.env);
         // The provider hangs until the lease ran out; a tick takes it over meanwhile.
-        let outcomes = attempt_held(store, &env, &token, std::slice::from_ref(&id), |_| {
+        let hangs = each(|_| {
             env.advance(chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS));
             let taken = attempt(store, &env, &id, |_| Err(AttemptError::Timeout)).unwrap();
             assert!(matches!(taken, Outcome::Recorded(_)));
             Ok(())
-        })
-        .unwrap();
+        });
+        let outcomes = attempt_held(store, &env, &token, std::slice::from_ref(&id), hangs).unwrap();
         assert_eq!(outcomes, vec![Outcome::LeaseLost]);
         let d = stored(&app, &id);
         assert_eq!(
@@ -240,10 +252,10 @@ mod tests {
             &env,
             &token,
             std::slice::from_ref(&id),
-            |_| {
+            each(|_| {
                 env.advance(inside);
                 Ok(())
-            },
+            }),
         )
         .unwrap();
         assert!(matches!(&outcomes[0], Outcome::Recorded(_)));
@@ -305,7 +317,7 @@ mod tests {
             &app.env,
             &token,
             std::slice::from_ref(&id),
-            |_| Err(AttemptError::Timeout),
+            each(|_| Err(AttemptError::Timeout)),
         )
         .unwrap();
         let Outcome::Recorded(d) = &outcomes[0] else {

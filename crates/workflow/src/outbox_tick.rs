@@ -48,6 +48,11 @@ pub const MAX_ESCALATION_SCAN: usize = 500;
 /// Sends deliveries through their providers.
 pub trait Courier {
     fn send(&self, delivery: &Delivery) -> Result<(), AttemptError>;
+    /// Sends several (a hand-over's), one result each, in order; one after the other unless
+    /// the courier can do better.
+    fn send_all(&self, deliveries: &[&Delivery]) -> Vec<Result<(), AttemptError>> {
+        deliveries.iter().map(|d| self.send(d)).collect()
+    }
     /// Hears what became of each attempt (the edge logs it).
     fn attempted(&self, _id: &str, _outcome: &Result<Outcome, StoreError>) {}
 }
@@ -138,8 +143,8 @@ impl Outbox<'_> {
         deliveries: &[String],
         report: &mut Report,
     ) -> Result<(), LogError> {
-        let outcomes = attempt::attempt_held(self.store, self.env, token, deliveries, |d| {
-            self.courier.send(d)
+        let outcomes = attempt::attempt_held(self.store, self.env, token, deliveries, |ds| {
+            self.courier.send_all(ds)
         });
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),

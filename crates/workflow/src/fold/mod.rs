@@ -42,11 +42,12 @@ pub mod retriage;
 pub mod sources;
 pub mod sweep;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use closeloop_domain::case::{Action, Case, CaseEvent, CustomerAnswer, EventKind};
 use closeloop_domain::contact::QuietHours;
 use closeloop_domain::delivery::{ConfiguredChannels, Delivery, first_attempt_lease};
+use closeloop_domain::dispatch::store as dispatch_store;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::followup::FollowUpPolicy;
 use closeloop_domain::link::LinkKey;
@@ -189,6 +190,10 @@ impl Verdict {
 pub struct Handover {
     pub token: String,
     pub deliveries: Vec<String>,
+    /// What the deliveries are rendered from, as this fold leaves it (each one's notice,
+    /// case, feedback and team; `None`: absent), so the sender need not read them again: on
+    /// Redis every read is a round trip.
+    pub records: BTreeMap<String, Option<Vec<u8>>>,
 }
 
 /// closeloop's [`Fold`].
@@ -307,6 +312,7 @@ impl<'f, 's> Folder<'f, 's> {
     fn finish(self) -> Result<Handover, StoreError> {
         // Every first attempt this fold hands over is leased for the whole hand-over.
         let until = first_attempt_lease(self.now, self.handover.len(), self.ctx.delivery_timeout);
+        let mut records = BTreeMap::new();
         for id in &self.handover {
             let key = keys::delivery(id);
             if let Some(mut d) = self.tx.get::<Delivery>(&key)? {
@@ -314,6 +320,7 @@ impl<'f, 's> Folder<'f, 's> {
                     lease.until = until;
                 }
                 self.tx.put(key, &d);
+                rendered_from(self.tx, &d, &mut records)?;
             }
         }
         let ids: Vec<String> = self.touched.into_iter().collect();
@@ -321,8 +328,34 @@ impl<'f, 's> Folder<'f, 's> {
         Ok(Handover {
             token: self.token,
             deliveries: self.handover,
+            records,
         })
     }
+}
+
+/// Adds the records delivery `d` is rendered from, as `tx` sees them, to `records`.
+fn rendered_from(
+    tx: &mut Tx<'_>,
+    d: &Delivery,
+    records: &mut BTreeMap<String, Option<Vec<u8>>>,
+) -> Result<(), StoreError> {
+    let mut keys = vec![keys::notice(&d.notice_id)];
+    if !d.case_id.is_empty() {
+        let key = keys::case(&d.case_id);
+        if let Some(case) = tx.get::<Case>(&key)? {
+            keys.push(keys::feedback(&case.feedback_id));
+            keys.push(dispatch_store::case_team(&case));
+        }
+        keys.push(key);
+    }
+    keys.extend(dispatch_store::target_team(&d.to));
+    for key in keys {
+        if let std::collections::btree_map::Entry::Vacant(slot) = records.entry(key) {
+            let value = tx.get_raw(slot.key())?;
+            slot.insert(value);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use closeloop_domain::export::{Dataset, ExportQuery, Rows};
 use closeloop_domain::metrics::MetricsQuery;
 
 use super::{cases, exports, metrics, progress};
+use crate::attempt::tests::each;
 use crate::attempt::{self, Outcome};
 use crate::env::Env;
 use crate::fold::Verdict;
@@ -98,10 +99,10 @@ fn a_case_page_shows_every_event_and_every_delivery_attempt_in_time_order() {
         &app.env,
         &handover.token,
         &[slack.clone(), webhook.clone()],
-        |d| match d.id == *slack {
+        each(|d| match d.id == *slack {
             true => Err(AttemptError::Timeout),
             false => Ok(()),
-        },
+        }),
     )
     .unwrap();
     let Outcome::Recorded(failed) = outcomes[0].clone() else {
