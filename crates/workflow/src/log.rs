@@ -58,8 +58,8 @@ pub const TAKEOVER_AFTER: Duration = Duration::from_secs(10);
 /// A submitter waits at most this long for its verdict (the store is failing meanwhile).
 pub const WAIT_LIMIT: Duration = Duration::from_secs(30);
 /// How often a waiter looks at the state: first after `POLL_MIN`, doubling to `POLL_MAX`.
-pub const POLL_MIN: Duration = Duration::from_millis(1);
-pub const POLL_MAX: Duration = Duration::from_millis(16);
+pub const POLL_MIN: Duration = Duration::from_millis(2);
+pub const POLL_MAX: Duration = Duration::from_millis(8);
 /// How often a submitter whose ticket was skipped (see the crash notes above) tries again.
 pub const RESUBMITS: usize = 3;
 

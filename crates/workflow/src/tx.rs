@@ -58,6 +58,15 @@ impl<'s> Tx<'s> {
         Ok(())
     }
 
+    /// Takes `key` as holding nothing, without reading it: for the keys of records this unit
+    /// of work creates under an id nothing can have used before.
+    pub fn known_absent(&mut self, key: impl Into<String>) {
+        let key = key.into();
+        if !self.written.contains_key(&key) {
+            self.read.entry(key).or_insert(None);
+        }
+    }
+
     pub fn put<T: Record>(&mut self, key: impl Into<String>, value: &T) {
         self.put_raw(key, envelope::encode(value));
     }
@@ -99,5 +108,21 @@ mod tests {
             tx.into_writes(),
             vec![("b".into(), b"3".to_vec()), ("c".into(), b"4".to_vec())]
         );
+    }
+
+    #[test]
+    fn a_key_known_absent_is_not_read() {
+        let store = MemoryStore::new();
+        let mut tx = Tx::new(&store);
+        tx.known_absent("new");
+        assert_eq!(tx.get_raw("new").unwrap(), None);
+        tx.put_raw("mine", b"1".to_vec());
+        tx.known_absent("mine");
+        assert_eq!(
+            tx.get_raw("mine").unwrap(),
+            Some(b"1".to_vec()),
+            "own writes stand"
+        );
+        assert_eq!(store.reads(), 0);
     }
 }

@@ -11,6 +11,7 @@ use closeloop_domain::case::{Action, Case, CaseEvent, EventKind};
 use closeloop_domain::envelope::Ref;
 use closeloop_domain::feedback::{self, Feedback};
 use closeloop_domain::notice::Notice;
+use closeloop_domain::projection;
 use closeloop_domain::triage::config;
 use closeloop_domain::triage::routing;
 use closeloop_domain::triage::{Triaged, triage_with};
@@ -31,6 +32,8 @@ pub fn arrive(f: &mut Folder<'_, '_>, feedback: &Feedback) -> Result<Verdict, St
             feedback_id: existing.id,
         });
     }
+    // No reference: this feedback's id was never folded, so it was never projected either.
+    f.tx.known_absent(projection::keys::projected(&feedback.id));
     f.tx.put(keys::feedback(&feedback.id), feedback);
     f.tx.put(
         ref_key,
@@ -115,6 +118,8 @@ fn open_or_join(f: &mut Folder<'_, '_>, feedback: &Feedback) -> Result<String, S
     }
     if case.triage.alert {
         let notice = Notice::case_opened(&case, now);
+        // The case is new (its id derives from the time it arrived), so is its notice.
+        f.tx.known_absent(keys::notice(&notice.id));
         notices::queue(f, &notice, Some(&case), Some(feedback), Some(&mut file))?;
     }
     f.tx.put(keys::case(&case.id), &case);
