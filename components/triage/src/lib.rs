@@ -19,6 +19,7 @@ use closeloop_edge::domain::triage::config::{
 use closeloop_edge::domain::triage::routing::{self, RuleSet};
 use closeloop_edge::domain::triage::topics::{self, TopicRule};
 use closeloop_edge::domain::triage::{TriageConfig, Triaged, triage_with};
+use closeloop_edge::flow::store::decode;
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
@@ -65,11 +66,16 @@ fn admin(req: &Incoming, methods: &[Method]) -> Result<Kv, Problem> {
     Ok(kv)
 }
 
+/// The stored configuration, in one read.
 fn load_config(kv: &Kv) -> Result<TriageConfig, Problem> {
+    let keys = [TOPICS_KEY, RULES_KEY, CALENDARS_KEY].map(str::to_owned);
+    let [topics, rules, calendars]: [Option<Vec<u8>>; 3] = (kv.store().get_many(&keys)?)
+        .try_into()
+        .expect("one value per key");
     Ok(config::compile(
-        kv.get::<CustomTopics>(TOPICS_KEY)?,
-        kv.get::<RuleSet>(RULES_KEY)?,
-        kv.get::<TeamCalendars>(CALENDARS_KEY)?,
+        topics.map(|b| decode(TOPICS_KEY, &b)).transpose()?,
+        rules.map(|b| decode(RULES_KEY, &b)).transpose()?,
+        calendars.map(|b| decode(CALENDARS_KEY, &b)).transpose()?,
     ))
 }
 
