@@ -320,3 +320,29 @@ async fn customers_get_their_follow_up_by_email_through_resend_or_by_sms(rt: Run
     assert!(form[2].1.contains("/v1/confirm/"), "{:?}", form[2]);
     assert!(cl.customer.received().is_empty());
 }
+
+on_host_and_spin!(one_slow_provider_does_not_hold_back_the_other_alerts);
+/// An answer's alerts go out at once: providers taking seconds to answer do not delay each
+/// other (dispatch keeps several provider calls in flight). One after the other, the second
+/// would arrive only once the first had answered.
+async fn one_slow_provider_does_not_hold_back_the_other_alerts(rt: Runtime) {
+    let slow = Duration::from_secs(3);
+    let cl = Closeloop::start_with(rt, |o| {
+        o.variable("delivery_timeout_ms", &(slow * 3).as_millis().to_string())
+    })
+    .await;
+    cl.slack.set_mode(Mode::Slow(slow));
+    cl.webhook.set_mode(Mode::Slow(slow));
+    let r = cl
+        .post_feedback(&closeloop_e2e::feedback("slow-1", 1, "Nobody came"))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // (The mock records a slow request once it answered, with the time it arrived.)
+    let hook = cl.webhook.wait_for_requests(1).await;
+    let slack = cl.slack.wait_for_requests(1).await;
+    let apart = hook[0].at.max(slack[0].at) - hook[0].at.min(slack[0].at);
+    assert!(
+        apart < slow / 2,
+        "one alert waited {apart:?} for the other's answer"
+    );
+}
