@@ -439,15 +439,39 @@ impl outbox_tick::Courier for Courier<'_> {
         start(&self.reads, delivery).and_then(answer)
     }
 
-    /// Up to [`MAX_IN_FLIGHT`] provider calls at once: a fold's hand-over carries the alerts
-    /// of every answer it folded, and none should wait for another's provider.
-    fn send_all(&self, deliveries: &[&Delivery]) -> Vec<Result<(), AttemptError>> {
-        let mut results = Vec::with_capacity(deliveries.len());
-        for chunk in deliveries.chunks(MAX_IN_FLIGHT) {
-            let sending: Vec<_> = chunk.iter().map(|d| start(&self.reads, d)).collect();
-            results.extend(sending.into_iter().map(|s| s.and_then(answer)));
+    /// Up to [`MAX_IN_FLIGHT`] provider calls at once (a fold's hand-over carries the alerts
+    /// of every answer it folded, and none should wait for another's provider), each answer
+    /// told as soon as it is there, with those that came with it.
+    fn send_all(&self, deliveries: &[&Delivery], answered: &mut outbox_tick::Answered<'_>) {
+        let mut next = 0;
+        let mut flying: Vec<(usize, Sending)> = Vec::new();
+        loop {
+            let mut done = Vec::new();
+            while flying.len() < MAX_IN_FLIGHT && next < deliveries.len() {
+                match start(&self.reads, deliveries[next]) {
+                    Ok(sending) => flying.push((next, sending)),
+                    Err(e) => done.push((next, Err(e))),
+                }
+                next += 1;
+            }
+            if !flying.is_empty() {
+                let pollables: Vec<_> = flying.iter().map(|(_, s)| s.call.ready()).collect();
+                let mut ready = wasi::io::poll::poll(&pollables.iter().collect::<Vec<_>>());
+                drop(pollables);
+                // Highest first, so that each removal leaves the others' places alone.
+                ready.sort_unstable_by(|a, b| b.cmp(a));
+                for at in ready {
+                    let (i, sending) = flying.swap_remove(at as usize);
+                    done.push((i, answer(sending)));
+                }
+            }
+            if !done.is_empty() {
+                answered(done);
+            }
+            if flying.is_empty() && next == deliveries.len() {
+                return;
+            }
         }
-        results
     }
 
     fn attempted(&self, id: &str, outcome: &Result<Outcome, StoreError>) {

@@ -157,6 +157,11 @@ pub fn start(
 }
 
 impl InFlight {
+    /// Ready once the answer (or the failure) is there: for `wasi::io::poll::poll` over several.
+    pub fn ready(&self) -> wasi::io::poll::Pollable {
+        self.0.subscribe()
+    }
+
     /// Waits for the answer, reading at most `max_response` bytes of its body.
     pub fn answer(self, max_response: usize) -> Result<OutboundResponse, OutboundError> {
         let future = self.0;

@@ -24,6 +24,7 @@ use closeloop_domain::envelope;
 use closeloop_domain::keys;
 
 use crate::env::Env;
+use crate::outbox_tick::Answered;
 use crate::store::{Store, StoreError, decode};
 
 /// How long a retry's lease lasts: one provider call with its timeout, with room to spare.
@@ -44,14 +45,15 @@ pub enum Outcome {
 }
 
 /// Makes the first attempts of `ids` that a fold leased to `token`, sending them all with
-/// `send_all` (one result each, in order), and records their outcomes: one read, one write.
-/// One outcome per id.
+/// `send_all` (which tells the results by index as they come), and records each group of
+/// results in one write as it comes: one read, and one write when the providers answer
+/// together. One outcome per id.
 pub fn attempt_held(
     store: &dyn Store,
     env: &dyn Env,
     token: &str,
     ids: &[String],
-    send_all: impl FnOnce(&[&Delivery]) -> Vec<Result<(), AttemptError>>,
+    send_all: impl FnOnce(&[&Delivery], &mut Answered<'_>),
 ) -> Result<Vec<Outcome>, StoreError> {
     let keys: Vec<String> = ids.iter().map(|id| keys::delivery(id)).collect();
     let now = env.now();
@@ -65,35 +67,55 @@ pub fn attempt_held(
             leased.push((i, bytes, d));
         }
     }
+    let margin = chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap_or_default();
     let lease_ends = (leased.iter())
         .filter_map(|(_, _, d)| d.lease.as_ref().map(|l| l.until))
         .min();
-    let results = send_all(&leased.iter().map(|(_, _, d)| d).collect::<Vec<_>>());
-    assert_eq!(results.len(), leased.len(), "one result per delivery sent");
-    let at = env.now().max(now);
-    let attempted: Vec<(usize, Vec<u8>, Delivery)> = (leased.into_iter().zip(results))
-        .map(|((i, bytes, d), result)| (i, bytes, outcome(d, result.err(), at, env.jitter())))
-        .collect();
-    let margin = chrono::Duration::from_std(HELD_WRITE_MARGIN).unwrap_or_default();
-    if lease_ends.is_some_and(|until| env.now() + margin < until) {
-        let writes: Vec<(String, Vec<u8>)> = attempted
-            .iter()
-            .map(|(i, _, done)| (keys[*i].clone(), envelope::encode(done)))
-            .collect();
-        store.set_many(&writes)?;
-        for (i, _, done) in attempted {
-            outcomes[i] = Outcome::Recorded(Box::new(done));
+    let mut failed: Option<StoreError> = None;
+    let mut record = |results: Vec<(usize, Result<(), AttemptError>)>| {
+        if failed.is_some() {
+            return;
         }
-        return Ok(outcomes);
-    }
-    for (i, leased_bytes, done) in attempted {
-        outcomes[i] = if store.swap(&keys[i], &leased_bytes, &envelope::encode(&done))? {
-            Outcome::Recorded(Box::new(done))
+        let at = env.now().max(now);
+        let done: Vec<(usize, Delivery)> = (results.into_iter())
+            .map(|(j, result)| {
+                let d = leased[j].2.clone();
+                (j, outcome(d, result.err(), at, env.jitter()))
+            })
+            .collect();
+        let recorded = if lease_ends.is_some_and(|until| at + margin < until) {
+            let writes: Vec<(String, Vec<u8>)> = (done.iter())
+                .map(|(j, d)| (keys[leased[*j].0].clone(), envelope::encode(d)))
+                .collect();
+            store.set_many(&writes).map(|()| vec![true; done.len()])
         } else {
-            Outcome::LeaseLost
+            (done.iter())
+                .map(|(j, d)| {
+                    let (i, bytes, _) = &leased[*j];
+                    store.swap(&keys[*i], bytes, &envelope::encode(d))
+                })
+                .collect()
         };
+        match recorded {
+            Ok(recorded) => {
+                for ((j, d), ok) in done.into_iter().zip(recorded) {
+                    outcomes[leased[j].0] = match ok {
+                        true => Outcome::Recorded(Box::new(d)),
+                        false => Outcome::LeaseLost,
+                    };
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    };
+    send_all(
+        &leased.iter().map(|(_, _, d)| d).collect::<Vec<_>>(),
+        &mut record,
+    );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(outcomes),
     }
-    Ok(outcomes)
 }
 
 /// Attempts delivery `id` if it is due and nobody holds its lease: takes the lease, sends
@@ -168,11 +190,15 @@ pub(crate) mod tests {
         (app, handover.token, handover.deliveries[0].clone())
     }
 
-    /// Sends a hand-over's deliveries one by one with `send`.
+    /// Sends a hand-over's deliveries one by one with `send`, telling each result at once.
     pub(crate) fn each(
         send: impl Fn(&Delivery) -> Result<(), AttemptError>,
-    ) -> impl FnOnce(&[&Delivery]) -> Vec<Result<(), AttemptError>> {
-        move |ds| ds.iter().map(|d| send(d)).collect()
+    ) -> impl FnOnce(&[&Delivery], &mut Answered<'_>) {
+        move |ds, answered| {
+            for (i, d) in ds.iter().enumerate() {
+                answered(vec![(i, send(d))]);
+            }
+        }
     }
 
     fn stored(app: &App, id: &str) -> Delivery {
@@ -180,7 +206,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn first_attempts_need_their_lease_and_cost_one_write_for_the_whole_hand_over() {
+    fn first_attempts_need_their_lease_and_answers_that_come_together_cost_one_write() {
         let app = App::new();
         let done = app.submit(arrival(feedback("stay-1", 2, "noisy")));
         let handover = done.folded.unwrap();
@@ -194,9 +220,12 @@ pub(crate) mod tests {
             sent.fetch_add(1, Ordering::SeqCst);
             Ok(())
         };
-        let held = |token: &str| {
-            attempt_held(app.store.as_ref(), &app.env, token, ids, each(send)).unwrap()
+        // Both providers answer at once.
+        let together = |ds: &[&Delivery], answered: &mut Answered<'_>| {
+            answered(ds.iter().enumerate().map(|(i, d)| (i, send(d))).collect());
         };
+        let held =
+            |token: &str| attempt_held(app.store.as_ref(), &app.env, token, ids, together).unwrap();
         assert_eq!(held("forged"), vec![Outcome::Skipped; 2]);
         assert_eq!(sent.load(Ordering::SeqCst), 0);
         let (writes, reads) = (app.store.writes(), app.store.reads());
@@ -217,6 +246,39 @@ pub(crate) mod tests {
         // A second hand-over of the same lease sends nothing.
         assert_eq!(held(&handover.token), vec![Outcome::Skipped; 2]);
         assert_eq!(sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn each_answer_is_recorded_as_soon_as_it_is_there() {
+        // A crash while the second provider is still answering must not lose the first's
+        // outcome (tick would send it again): it is written before the second is asked.
+        let app = App::new();
+        let handover = app
+            .submit(arrival(feedback("stay-2", 2, "noisy")))
+            .folded
+            .unwrap();
+        let store = app.store.as_ref();
+        let first = keys::delivery(&handover.deliveries[0]);
+        let seen_before_second = std::sync::Mutex::new(None);
+        let outcomes = attempt_held(
+            store,
+            &app.env,
+            &handover.token,
+            &handover.deliveries,
+            |ds, answered| {
+                answered(vec![(0, Ok(()))]);
+                let d: Delivery = app.record(&first).unwrap();
+                *seen_before_second.lock().unwrap() = Some(d.status);
+                answered(vec![(1, Ok(()))]);
+                assert_eq!(ds.len(), 2);
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            *seen_before_second.lock().unwrap(),
+            Some(DeliveryStatus::Delivered)
+        );
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Recorded(_))));
     }
 
     #[test]

@@ -45,13 +45,19 @@ pub const MAX_DUE_PER_TICK: usize = 100;
 /// the case index (the most overdue first).
 pub const MAX_ESCALATION_SCAN: usize = 500;
 
+/// Told the results of deliveries sent together, by their index.
+pub type Answered<'a> = dyn FnMut(Vec<(usize, Result<(), AttemptError>)>) + 'a;
+
 /// Sends deliveries through their providers.
 pub trait Courier {
     fn send(&self, delivery: &Delivery) -> Result<(), AttemptError>;
-    /// Sends several (a hand-over's), one result each, in order; one after the other unless
-    /// the courier can do better.
-    fn send_all(&self, deliveries: &[&Delivery]) -> Vec<Result<(), AttemptError>> {
-        deliveries.iter().map(|d| self.send(d)).collect()
+    /// Sends several (a hand-over's), telling `answered` each result (by the delivery's index)
+    /// as soon as it is known, several at once when they came together; one after the other
+    /// unless the courier can do better.
+    fn send_all(&self, deliveries: &[&Delivery], answered: &mut Answered<'_>) {
+        for (i, d) in deliveries.iter().enumerate() {
+            answered(vec![(i, self.send(d))]);
+        }
     }
     /// Hears what became of each attempt (the edge logs it).
     fn attempted(&self, _id: &str, _outcome: &Result<Outcome, StoreError>) {}
@@ -143,9 +149,10 @@ impl Outbox<'_> {
         deliveries: &[String],
         report: &mut Report,
     ) -> Result<(), LogError> {
-        let outcomes = attempt::attempt_held(self.store, self.env, token, deliveries, |ds| {
-            self.courier.send_all(ds)
-        });
+        let outcomes =
+            attempt::attempt_held(self.store, self.env, token, deliveries, |ds, tell| {
+                self.courier.send_all(ds, tell)
+            });
         let outcomes = match outcomes {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e); deliveries.len()],

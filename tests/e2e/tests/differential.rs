@@ -81,6 +81,8 @@ fn normalise(v: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = if clock_bound(k) && !v.is_null() {
                         json!("<clock>")
+                    } else if k == "timeline" {
+                        attempts_in_either_order(normalise(v))
                     } else {
                         normalise(v)
                     };
@@ -93,6 +95,27 @@ fn normalise(v: &Value) -> Value {
         Value::String(s) if s.contains("/v1/confirm/") => json!("<confirmation link>"),
         other => other.clone(),
     }
+}
+
+/// A timeline with each run of consecutive delivery attempts sorted: an answer's alerts are
+/// sent at once, and which provider answers first is timing, not behaviour.
+fn attempts_in_either_order(timeline: Value) -> Value {
+    let Value::Array(mut events) = timeline else {
+        return timeline;
+    };
+    let attempt = |e: &Value| {
+        ["delivered", "delivery-failed", "dead-lettered"]
+            .contains(&e["kind"].as_str().unwrap_or(""))
+    };
+    let mut start = 0;
+    while start < events.len() {
+        let end = (start..events.len())
+            .find(|&i| !attempt(&events[i]))
+            .unwrap_or(events.len());
+        events[start..end].sort_by_key(Value::to_string);
+        start = end + 1;
+    }
+    Value::Array(events)
 }
 
 /// Fields whose values depend on when the session ran, not on what the app did: elapsed times,
