@@ -220,6 +220,9 @@ pub fn case(
                             @if let Some(e) = &f.customer.email { dt { "Email" } dd { (e) } }
                             @if let Some(p) = &f.customer.phone { dt { "Phone" } dd { (p) } }
                         }
+                        @if case.anonymous {
+                            p class="anonymous" { "Anonymous answer: nobody can confirm the fix, so resolving closes the case." }
+                        }
                     } @else {
                         p { "The feedback of this case is not available." }
                     }

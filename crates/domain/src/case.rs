@@ -166,7 +166,15 @@ pub struct Case {
     /// People told when the case closes, besides the routing's watchers.
     #[serde(default)]
     pub watchers: Vec<String>,
+    /// The answer was anonymous: there is no customer to follow up with, so resolving closes
+    /// the case (with [`ANONYMOUS_CLOSE_REASON`]) instead of waiting for a confirmation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
+
+/// Why resolving an anonymous answer's case closes it.
+pub const ANONYMOUS_CLOSE_REASON: &str =
+    "the answer is anonymous: there is no customer to confirm the fix";
 
 /// Something that happened to a case, who did it and why: the timeline and the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -383,6 +391,7 @@ impl Case {
             closed_at: None,
             close_reason: None,
             watchers: Vec::new(),
+            anonymous: false,
             triage,
         }
     }
@@ -500,10 +509,17 @@ impl Case {
                 summary,
                 root_cause,
             } => {
-                next.state = ResolvedAwaitingCustomer;
                 next.first_response_at.get_or_insert(now);
                 next.round += 1;
-                let detail = format!("{summary} (root cause: {})", root_cause.as_str());
+                let mut detail = format!("{summary} (root cause: {})", root_cause.as_str());
+                if next.anonymous {
+                    next.state = ClosedUnconfirmed;
+                    next.closed_at = Some(now);
+                    next.close_reason = Some(ANONYMOUS_CLOSE_REASON.to_owned());
+                    detail.push_str(&format!("; closed: {ANONYMOUS_CLOSE_REASON}"));
+                } else {
+                    next.state = ResolvedAwaitingCustomer;
+                }
                 next.resolution = Some(Resolution {
                     summary,
                     root_cause,
@@ -668,6 +684,28 @@ mod tests {
     fn step(c: &Case, a: Action, minutes: i64) -> Result<Case, TransitionError> {
         c.apply(a, "e".into(), t0() + Duration::minutes(minutes))
             .map(|(c, _)| c)
+    }
+
+    #[test]
+    fn resolving_an_anonymous_answers_case_closes_it_with_the_resolution() {
+        let mut c = case();
+        c.anonymous = true;
+        let (closed, event) = c.apply(resolve(), "e".into(), t0()).unwrap();
+        assert_eq!(closed.state, CaseState::ClosedUnconfirmed);
+        assert_eq!(closed.close_reason.as_deref(), Some(ANONYMOUS_CLOSE_REASON));
+        assert_eq!(closed.closed_at, Some(t0()));
+        assert_eq!(closed.resolution.unwrap().root_cause, RootCause::Facilities);
+        assert_eq!(event.kind, EventKind::Resolved);
+        assert_eq!(event.to, Some(CaseState::ClosedUnconfirmed));
+        // Never waiting for a customer nobody can reach; an agent may also close it outright.
+        let close = Action::CloseWithoutContact {
+            by: "ann".into(),
+            reason: "nothing to do".into(),
+        };
+        assert_eq!(
+            step(&c, close, 1).unwrap().state,
+            CaseState::ClosedUnconfirmed
+        );
     }
 
     #[test]

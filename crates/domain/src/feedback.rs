@@ -57,8 +57,8 @@ pub struct ScoreInput {
     pub scale: Option<Value>,
 }
 
-/// A customer, as far as the source knows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A customer, as far as the source knows them: nobody at all for an anonymous answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: Option<String>,
     pub email: Option<String>,
@@ -75,7 +75,17 @@ impl Customer {
         self.name
             .as_deref()
             .or(self.id.as_deref())
-            .unwrap_or("a customer")
+            .unwrap_or(if self.is_anonymous() {
+                "an anonymous customer"
+            } else {
+                "a customer"
+            })
+    }
+
+    /// Whether nobody can be followed up with: no id, email or phone (a name alone, or
+    /// attributes, identify no one).
+    pub fn is_anonymous(&self) -> bool {
+        self.id.is_none() && self.email.is_none() && self.phone.is_none()
     }
 
     /// A string attribute such as `tier`, compared case-insensitively by callers.
@@ -247,14 +257,9 @@ impl FeedbackInput {
                 }
             },
         };
+        // No customer (or one without id, email or phone) is an anonymous answer.
         let customer = match self.customer {
-            None => {
-                errors.push(FieldError::new(
-                    "/customer",
-                    "is required (at least one of id, email or phone)",
-                ));
-                None
-            }
+            None => Some(Customer::default()),
             Some(c) => validate_customer(&mut errors, c),
         };
         let score = match self.score {
@@ -380,12 +385,6 @@ fn validate_customer(errors: &mut Vec<FieldError>, c: CustomerInput) -> Option<C
         errors.push(FieldError::new(
             "/customer/attributes",
             format!("has more than {MAX_MAP_ENTRIES} entries"),
-        ));
-    }
-    if id.is_none() && email.is_none() && phone.is_none() && errors.len() == before {
-        errors.push(FieldError::new(
-            "/customer",
-            "needs at least one of id, email or phone, so that someone can follow up",
         ));
     }
     (errors.len() == before).then_some(Customer {
@@ -544,13 +543,7 @@ mod tests {
     fn reports_every_missing_field() {
         assert_eq!(
             pointers(json!({})),
-            [
-                "/source",
-                "/external_id",
-                "/submitted_at",
-                "/customer",
-                "/score"
-            ]
+            ["/source", "/external_id", "/submitted_at", "/score"]
         );
     }
 
@@ -615,14 +608,43 @@ mod tests {
     #[test]
     fn customer_rules() {
         let mut v = valid();
-        v["customer"] = json!({"name": "Ann"});
-        assert_eq!(pointers(v.clone()), ["/customer"]);
         v["customer"] = json!({"email": "not-an-email"});
         assert_eq!(pointers(v.clone()), ["/customer/email"]);
         v["customer"] = json!({"phone": "12"});
         assert_eq!(pointers(v.clone()), ["/customer/phone"]);
         v["customer"] = json!({"phone": "+44 7700 900123"});
         assert!(input(v).validate(now()).is_ok());
+    }
+
+    #[test]
+    fn an_answer_without_id_email_or_phone_is_anonymous() {
+        for customer in [
+            json!(null),
+            json!({}),
+            json!({"name": "Ann", "attributes": {"tier": "vip"}}),
+        ] {
+            let mut v = valid();
+            v["customer"] = customer.clone();
+            let f = input(v).validate(now()).unwrap();
+            assert!(f.customer.is_anonymous(), "{customer}");
+        }
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove("customer");
+        let f = input(v).validate(now()).unwrap();
+        assert!(f.customer.is_anonymous());
+        assert_eq!(f.customer.display_name(), "an anonymous customer");
+        for known in [
+            json!({"id": "c-1"}),
+            json!({"email": "a@example.com"}),
+            json!({"phone": "+447700900123"}),
+        ] {
+            let mut v = valid();
+            v["customer"] = known.clone();
+            assert!(
+                !input(v).validate(now()).unwrap().customer.is_anonymous(),
+                "{known}"
+            );
+        }
     }
 
     #[test]

@@ -123,11 +123,12 @@ pub fn parse(d: &Delivery) -> Result<Parsed, Problem> {
     }
     let attrs = data.contact_attributes.unwrap_or_default();
     r.person.email = attrs.get("email").and_then(value_text);
+    // The user id the site gave Formbricks, else Formbricks' own contact id (a contact may
+    // carry only that); `contact: null` is an anonymous answer.
     r.person.id = attrs.get("userId").and_then(value_text).or_else(|| {
-        data.contact
-            .as_ref()
-            .and_then(|c| c.get("userId"))
-            .and_then(value_text)
+        let contact = data.contact.as_ref()?;
+        (contact.get("userId").and_then(value_text))
+            .or_else(|| contact.get("id").and_then(value_text))
     });
     r.person.name = match (
         attrs.get("firstName").and_then(value_text),

@@ -90,6 +90,7 @@ fn open_or_join(f: &mut Folder<'_, '_>, feedback: &Feedback) -> Result<String, S
         }
     }
     let mut case = Case::open(&feedback.id, feedback.received_at, triage);
+    case.anonymous = feedback.customer.is_anonymous();
     let mut file = CaseFile::new(&case.id);
     record(f, &mut file, received_event(feedback, &case.id, ""));
     record(f, &mut file, case.opened_event());

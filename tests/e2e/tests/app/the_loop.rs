@@ -144,3 +144,60 @@ async fn not_resolved_reopens_the_case_and_alerts_the_owner_again(rt: Runtime) {
     assert_eq!(r.status, 200, "{}", r.text());
     cl.wait_for_state(&case_id, "closed-confirmed").await;
 }
+
+on_host_and_spin!(an_anonymous_answer_is_triaged_alerted_counted_and_closed_by_its_resolution);
+/// Most answers are anonymous: stored, triaged, alerted and counted like any other; the case
+/// is worked as usual, and resolving it closes it, since nobody can confirm the fix.
+async fn an_anonymous_answer_is_triaged_alerted_counted_and_closed_by_its_resolution(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let comment = "The breakfast room was filthy";
+    let mut body = closeloop_e2e::feedback("anon-1", 2, comment);
+    body.as_object_mut().unwrap().remove("customer");
+    let r = cl.post_feedback(&body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let slack = cl.slack.wait_for_delivered(1).await;
+    let text = slack[0].json().to_string();
+    assert!(text.contains(comment), "{text}");
+    let cases = cl.open_cases().await;
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    let case_id = cases[0]["id"].as_str().unwrap().to_owned();
+    let view = cl.case(&case_id).await;
+    assert_eq!(view["case"]["anonymous"], true, "{view}");
+    assert!(view["feedback"]["customer"]["id"].is_null(), "{view}");
+    // A name alone identifies nobody to follow up with either.
+    let mut named_nobody = closeloop_e2e::feedback("anon-2", 9, "Fine");
+    named_nobody["customer"] = serde_json::json!({"name": "Guest in 12"});
+    assert_eq!(cl.post_feedback(&named_nobody).await.status, 202);
+
+    cl.settle().await;
+    cl.tick().await;
+    let m = crate::metrics(&cl, "").await;
+    assert_eq!(m["totals"]["volume"], 2, "{m}");
+    assert_eq!(m["totals"]["nps"]["detractors"], 1, "{m}");
+
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case_id}/resolve"),
+            Some(
+                serde_json::json!({"by": "Dana", "resolution": "Deep-cleaned the room",
+                "root_cause": "facilities"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let view = cl.case(&case_id).await;
+    let case = &view["case"];
+    assert_eq!(case["state"], "closed-unconfirmed", "{case}");
+    assert!(
+        case["close_reason"].as_str().unwrap().contains("anonymous"),
+        "{case}"
+    );
+    assert_eq!(case["resolution"]["root_cause"], "facilities");
+    cl.settle().await;
+    cl.tick().await;
+    assert!(
+        cl.customer.received().is_empty(),
+        "no follow-up for a customer nobody can reach"
+    );
+}
