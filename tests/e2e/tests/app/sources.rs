@@ -312,6 +312,32 @@ async fn formbricks_standard_webhooks_with_timestamps_and_several_events(rt: Run
     assert_eq!(cl.slack.received().len(), 1);
 }
 
+on_host_and_spin!(an_anonymous_formbricks_link_survey_answer_is_kept);
+/// A link survey's answer has `contact: null`: it is kept as an anonymous answer (scored,
+/// alerted, its case marked anonymous), not refused.
+async fn an_anonymous_formbricks_link_survey_answer_is_kept(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let id = connect(
+        &cl,
+        json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
+               "mapping": {"score": {"question": "nps-question", "kind": "nps"}}}),
+    )
+    .await;
+    let body = fixture("formbricks-anonymous.json");
+    let headers = formbricks_headers(&cl, "msg_anon", unix(&cl), &body);
+    let r = post(&cl, &format!("/v1/sources/{id}"), &headers, body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    cl.slack.wait_for_delivered(1).await;
+    let f = only_feedback(&cl);
+    assert_eq!(f["score"]["value"], 3, "{f}");
+    assert_eq!(f["comment"], "The checkout kept timing out");
+    for field in ["id", "email", "phone"] {
+        assert!(f["customer"][field].is_null(), "{f}");
+    }
+    let case = &cl.records("case:")[0];
+    assert_eq!(case["anonymous"], true, "{case}");
+}
+
 on_host_and_spin!(tally_google_forms_and_jotform_payloads);
 async fn tally_google_forms_and_jotform_payloads(rt: Runtime) {
     let cl = Closeloop::start(rt).await;
