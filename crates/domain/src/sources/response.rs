@@ -282,17 +282,25 @@ impl Mapping {
 }
 
 /// The score under automatic mapping: an NPS question first, then a 0-10 scale (the NPS
-/// question on every platform that has one, even beside a star rating), then CSAT, CES or
-/// rating (in that order, whatever order the answers came in), else a 1-N scale (read as a
-/// rating), or a scale whose title asks whether they would recommend.
+/// question on every platform that has one, even beside a star rating; a scale whose range the
+/// platform does not send, as Tally's, when its title asks whether they would recommend), then
+/// CSAT, CES or rating (in that order, whatever order the answers came in), else a 1-N scale
+/// (read as a rating).
 fn auto_score(answers: &[Answer]) -> Option<(&Answer, ScoreKind, Option<i64>)> {
     let by_kind = |kind: AnswerKind| answers.iter().find(|a| a.kind == kind);
     if let Some(a) = by_kind(AnswerKind::Nps) {
         return Some((a, ScoreKind::Nps, Some(10)));
     }
-    let zero_to_ten = answers
-        .iter()
-        .find(|a| a.kind == AnswerKind::Scale && (a.min, a.max) == (Some(0), Some(10)));
+    let recommend = |a: &Answer| {
+        a.label.as_deref().is_some_and(|l| {
+            let l = l.to_lowercase();
+            l.contains("recommend") || l.contains("nps")
+        })
+    };
+    let zero_to_ten = answers.iter().find(|a| {
+        a.kind == AnswerKind::Scale
+            && ((a.min, a.max) == (Some(0), Some(10)) || (a.max.is_none() && recommend(a)))
+    });
     if let Some(a) = zero_to_ten {
         return Some((a, ScoreKind::Nps, Some(10)));
     }
@@ -310,19 +318,11 @@ fn auto_score(answers: &[Answer]) -> Option<(&Answer, ScoreKind, Option<i64>)> {
             return Some((a, score_kind, scale));
         }
     }
-    answers.iter().find_map(|a| {
-        let recommend = a.label.as_deref().is_some_and(|l| {
-            let l = l.to_lowercase();
-            l.contains("recommend") || l.contains("nps")
-        });
-        match (a.kind, a.min, a.max) {
-            (AnswerKind::Scale, Some(0), Some(10)) => Some((a, ScoreKind::Nps, Some(10))),
-            (AnswerKind::Scale, _, Some(max)) if (3..=10).contains(&max) => {
-                Some((a, ScoreKind::Rating, Some(max)))
-            }
-            (AnswerKind::Scale, _, None) if recommend => Some((a, ScoreKind::Nps, Some(10))),
-            _ => None,
+    answers.iter().find_map(|a| match (a.kind, a.max) {
+        (AnswerKind::Scale, Some(max)) if (3..=10).contains(&max) => {
+            Some((a, ScoreKind::Rating, Some(max)))
         }
+        _ => None,
     })
 }
 
@@ -530,6 +530,18 @@ mod tests {
         );
         assert_eq!(f.comment.as_deref(), Some("The lift was noisy"));
         assert_eq!(f.customer.email.as_deref(), Some("ann@example.com"));
+    }
+
+    #[test]
+    fn a_recommend_scale_without_its_range_is_the_score_beside_a_star_rating() {
+        // Tally sends a linear scale's value without its range.
+        let answers = [
+            Answer::new("stars", AnswerKind::Rating, json!(4)).scale(None, Some(5)),
+            Answer::new("likely", AnswerKind::Scale, json!(3))
+                .label(Some("How likely are you to recommend us to a friend?")),
+        ];
+        let (a, kind, scale) = auto_score(&answers).unwrap();
+        assert_eq!((a.id.as_str(), kind, scale), ("likely", ScoreKind::Nps, Some(10)));
     }
 
     #[test]

@@ -338,6 +338,64 @@ async fn an_anonymous_formbricks_link_survey_answer_is_kept(rt: Runtime) {
     assert_eq!(case["anonymous"], true, "{case}");
 }
 
+on_host_and_spin!(without_a_mapping_the_nps_scale_and_the_written_answer_are_picked);
+/// A day-one connection with no mapping: on Tally the 0-10 scale is the NPS question even
+/// beside a star rating, and the comment is the written answer, not a long choice; on
+/// Formbricks a consent answer ("accepted") is never the comment.
+async fn without_a_mapping_the_nps_scale_and_the_written_answer_are_picked(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let tally = connect(&cl, json!({"platform": "tally", "signing_secret": SECRET})).await;
+    let body = fixture("tally-two-scales.json");
+    let h = vec![
+        ("content-type", "application/json".to_owned()),
+        (
+            "tally-signature",
+            B64.encode(hmac256(SECRET.as_bytes(), &body)),
+        ),
+    ];
+    let r = post(&cl, &format!("/v1/sources/{tally}"), &h, body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let f = only_feedback(&cl);
+    assert_eq!(
+        f["score"],
+        json!({"kind": "nps", "value": 3, "scale": 10}),
+        "{f}"
+    );
+    assert_eq!(
+        f["comment"], "Check-in took forty minutes and nobody apologised",
+        "{f}"
+    );
+    assert_eq!(f["customer"]["email"], "noor@example.com");
+
+    let formbricks = connect(
+        &cl,
+        json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
+               "mapping": {"score": {"question": "nps-question", "kind": "nps"}}}),
+    )
+    .await;
+    let body = fixture("formbricks-consent.json");
+    let headers = formbricks_headers(&cl, "msg_consent", unix(&cl), &body);
+    let r = post(&cl, &format!("/v1/sources/{formbricks}"), &headers, body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    // Jotform: a checkbox question's ticked options are a list, never the comment.
+    let jotform = connect(&cl, json!({"platform": "jotform", "url_token": TOKEN})).await;
+    let h = vec![("content-type", JOTFORM_TYPE.to_owned())];
+    let body = fixture("jotform-checkbox.multipart");
+    let r = post(&cl, &format!("/v1/sources/{jotform}/{TOKEN}"), &h, body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    let comments: Vec<Value> = (cl.records("feedback:").iter())
+        .map(|f| f["comment"].clone())
+        .collect();
+    for written in [
+        "Support never called me back",
+        "The installer left the old unit in our hallway",
+    ] {
+        assert!(comments.contains(&json!(written)), "{comments:?}");
+    }
+}
+
 on_host_and_spin!(tally_google_forms_and_jotform_payloads);
 async fn tally_google_forms_and_jotform_payloads(rt: Runtime) {
     let cl = Closeloop::start(rt).await;
