@@ -541,7 +541,10 @@ mod tests {
                 .label(Some("How likely are you to recommend us to a friend?")),
         ];
         let (a, kind, scale) = auto_score(&answers).unwrap();
-        assert_eq!((a.id.as_str(), kind, scale), ("likely", ScoreKind::Nps, Some(10)));
+        assert_eq!(
+            (a.id.as_str(), kind, scale),
+            ("likely", ScoreKind::Nps, Some(10))
+        );
     }
 
     #[test]
