@@ -108,6 +108,20 @@ fn case_view() -> Value {
     .unwrap()
 }
 
+/// `GET /v1/cases/c3`: an anonymous answer's case.
+fn anonymous_case_view() -> Value {
+    let mut feedback = feedback("c3", "", "The breakfast room was filthy", now());
+    feedback.customer = Customer::default();
+    let mut case = case_of("c3", &feedback);
+    case.anonymous = true;
+    serde_json::to_value(CaseView {
+        case,
+        feedback: Some(feedback),
+        timeline: vec![],
+    })
+    .unwrap()
+}
+
 /// `GET /v1/metrics` for 2026-11-22..=23 and team front-desk: the domain's report, with the
 /// numbers the dashboard test looks for and a rising topic whose example is hostile.
 fn metrics() -> Value {
@@ -176,6 +190,7 @@ impl client::Backend for FakeApi {
                        "total": 2, "recovered_detractors": 0, "projection": {"behind": 0}}),
             ),
             ("GET", "/v1/cases/c1") => reply(200, case_view()),
+            ("GET", "/v1/cases/c3") => reply(200, anonymous_case_view()),
             ("GET", p) if p.starts_with("/v1/cases/") => {
                 reply(404, json!({"detail": "no such case"}))
             }
@@ -460,6 +475,19 @@ fn the_case_page_escapes_everything() {
         run(&api, &get("/console/cases/zz", Some(&session_cookie()))).status,
         404
     );
+}
+
+#[test]
+fn an_anonymous_answers_case_says_who_it_is_from_and_what_resolving_does() {
+    let api = FakeApi::new();
+    let r = run(&api, &get("/console/cases/c3", Some(&session_cookie())));
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("an anonymous customer"), "{html}");
+    assert!(html.contains("resolving closes the case"), "{html}");
+    assert!(!html.contains("<dt>Email</dt>"), "{html}");
+    let named = run(&api, &get("/console/cases/c1", Some(&session_cookie()))).text();
+    assert!(!named.contains("resolving closes the case"));
 }
 
 #[test]
