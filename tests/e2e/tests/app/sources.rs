@@ -156,6 +156,15 @@ async fn delighted_created_then_updated_is_one_feedback_one_alert(rt: Runtime) {
     post(&cl, &path, &[], created.clone()).await.problem(415);
     let r = post(&cl, &path, &json_ct, b"{\"event_data\": {}}".to_vec()).await;
     assert_eq!(r.problem(422)["title"], "The request is invalid");
+    // Bytes that are not UTF-8 are no JSON at all.
+    let r = post(
+        &cl,
+        &path,
+        &json_ct,
+        b"{\"event_type\": \"\xff\xfe\"}".to_vec(),
+    )
+    .await;
+    r.problem(400);
     assert_eq!(cl.store_snapshot(), before);
 
     let r = post(&cl, &path, &json_ct, created.clone()).await;
