@@ -72,10 +72,8 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     Ok(Handled::then(
         Reply::json(202, &json!({"deliveries": handed.deliveries.len()})),
         move || {
-            let known = (handed.records.into_iter())
-                .map(|(key, value)| (key, value.map(String::into_bytes)))
-                .collect();
-            workflow::attempt_handed_over(&kv, COMPONENT, &handed.token, &handed.deliveries, known);
+            let (token, deliveries) = (&handed.token, &handed.deliveries);
+            workflow::attempt_handed_over(&kv, COMPONENT, token, deliveries, handed.records);
         },
     ))
 }

@@ -167,15 +167,18 @@ pub fn tick(kv: &Kv, component: &'static str) -> Result<Report, Problem> {
         .map_err(|e| failed("the outbox tick failed", e))
 }
 
-/// Attempts the deliveries a fold leased to `token`, rendered from the `known` records it
-/// handed over with them (after the response: logged).
+/// Attempts the deliveries a fold leased to `token`, rendered from the records it handed over
+/// with them (as [`hand_over`] sends them: text; after the response: logged).
 pub fn attempt_handed_over(
     kv: &Kv,
     component: &'static str,
     token: &str,
     deliveries: &[String],
-    known: Records,
+    records: std::collections::BTreeMap<String, Option<String>>,
 ) {
+    let known: Records = (records.into_iter())
+        .map(|(key, value)| (key, value.map(String::into_bytes)))
+        .collect();
     match on_outbox(kv, component, known, |o| o.hand_over(token, deliveries)) {
         Ok(report) => logs::event(component, "hand-over attempted", json!(report)),
         Err(e) => {
