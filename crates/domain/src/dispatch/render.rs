@@ -273,7 +273,7 @@ pub fn slack(a: &Alert) -> Value {
         if let Some(url) = &a.case_url {
             lines.push(format!("<{url}|Open the case>"));
         }
-        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&lines.join("\n"), 3000)}}));
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": whole_lines(&lines, SLACK_TEXT_MAX)}}));
         return json!({"text": title, "blocks": blocks});
     }
     blocks.push(json!({"type": "section", "fields": [
@@ -283,13 +283,18 @@ pub fn slack(a: &Alert) -> Value {
         {"type": "mrkdwn", "text": format!("*Due*\n{}", a.due)},
     ]}));
     if let Some(comment) = &a.comment {
-        let quoted = slack_escape(comment)
-            .lines()
-            .map(|l| format!("> {l}"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        // Each line quoted; the escaped characters are the pieces the cut may not split.
+        let mut buf = [0u8; 4];
+        let pieces = comment.lines().enumerate().flat_map(|(i, line)| {
+            let start = if i == 0 { "> " } else { "\n> " };
+            std::iter::once(start.to_owned()).chain(
+                line.chars()
+                    .map(|c| slack_escape(c.encode_utf8(&mut buf)))
+                    .collect::<Vec<_>>(),
+            )
+        });
         blocks.push(
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&quoted, 3000)}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": fit(pieces, SLACK_TEXT_MAX)}}),
         );
     }
     if !a.reasons.is_empty() {
@@ -513,6 +518,49 @@ pub fn webhook(a: &Alert, notice_id: &str) -> Value {
     })
 }
 
+/// The most characters of a Slack section's text.
+const SLACK_TEXT_MAX: usize = 3000;
+
+/// The `pieces` joined, cut (with "…") to at most `max` characters between pieces, never
+/// inside one: an escaped character (`&amp;`) or a line's quote mark stays whole.
+fn fit(pieces: impl IntoIterator<Item = String>, max: usize) -> String {
+    let pieces: Vec<String> = pieces.into_iter().collect();
+    let total: usize = pieces.iter().map(|p| p.chars().count()).sum();
+    if total <= max {
+        return pieces.concat();
+    }
+    let mut out = String::new();
+    let mut len = 0;
+    for piece in pieces {
+        let n = piece.chars().count();
+        if len + n > max - 1 {
+            break;
+        }
+        out.push_str(&piece);
+        len += n;
+    }
+    out.push('…');
+    out
+}
+
+/// As many whole `lines` as fit in `max` characters (with "…" when some are left out), so
+/// that no link (`<url|text>`) or entity is cut in half.
+fn whole_lines(lines: &[String], max: usize) -> String {
+    let mut out = String::new();
+    for line in lines {
+        let needed = out.chars().count() + usize::from(!out.is_empty()) + line.chars().count();
+        if needed > max - 2 {
+            out.push_str(if out.is_empty() { "…" } else { "\n…" });
+            return out;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
@@ -576,6 +624,45 @@ mod tests {
         );
         assert!(e.subject.starts_with("[closeloop] P1 feedback"));
         assert!(e.text.contains("https://cl.example/v1/cases/c1"));
+    }
+
+    #[test]
+    fn slack_texts_are_cut_before_escaping_and_between_links() {
+        // Slack counts the escaped text against its 3,000 characters; a cut after escaping
+        // split "&amp;" into "&am…".
+        let comment = "&".repeat(SLACK_TEXT_MAX);
+        let v = slack(&alert(&comment));
+        let quoted = v["blocks"][2]["text"]["text"].as_str().unwrap();
+        assert!(quoted.chars().count() <= SLACK_TEXT_MAX, "{}", quoted.len());
+        let body = quoted.strip_prefix("> ").expect("quoted");
+        let body = body.strip_suffix('…').expect("cut");
+        assert!(
+            body.split("&amp;").all(str::is_empty),
+            "an entity was cut: ...{}",
+            &body[body.len() - 20..]
+        );
+        let v = slack(&alert("first <line>\nsecond & last"));
+        assert_eq!(
+            v["blocks"][2]["text"]["text"],
+            "> first &lt;line&gt;\n> second &amp; last"
+        );
+
+        let lines: Vec<String> = (0..100)
+            .map(|i| {
+                format!(
+                    "• <https://cl.example/v1/cases/c{i}|case number {i:03} with a long headline>"
+                )
+            })
+            .collect();
+        let text = whole_lines(&lines, SLACK_TEXT_MAX);
+        assert!(text.chars().count() <= SLACK_TEXT_MAX);
+        assert!(text.ends_with("\n…"));
+        for line in text.lines().filter(|l| *l != "…") {
+            assert!(
+                line.starts_with("• <") && line.ends_with('>'),
+                "a link was cut: {line}"
+            );
+        }
     }
 
     #[test]
