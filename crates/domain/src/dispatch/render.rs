@@ -238,20 +238,15 @@ pub fn html_escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// Escapes the Markdown subset Adaptive Cards render in `TextBlock`s, so a customer's
-/// `*`, `_`, `[link](..)` or list markers show as typed.
-pub fn teams_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '~' | '>' | '-'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
+/// Text shown exactly as typed on an Adaptive Card: a `RichTextBlock` of one `TextRun`, which
+/// Adaptive Cards never read as Markdown ("RichTextBlock does not support Markdown", Adaptive
+/// Cards text features); backslash escapes in a `TextBlock` are not supported and show.
+fn teams_text(text: &str, style: Value) -> Value {
+    let mut run = json!({"type": "TextRun", "text": text});
+    if let (Some(run), Some(style)) = (run.as_object_mut(), style.as_object()) {
+        run.extend(style.clone());
     }
-    out
+    json!({"type": "RichTextBlock", "inlines": [run]})
 }
 
 /// A Slack incoming-webhook message in Block Kit, `text` as the notification fallback, with
@@ -330,26 +325,25 @@ pub fn slack(a: &Alert) -> Value {
 /// Format: <https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook>
 /// and <https://adaptivecards.io/explorer/AdaptiveCard.html>.
 pub fn teams(a: &Alert) -> Value {
-    let mut body = vec![
-        json!({"type": "TextBlock", "size": "Large", "weight": "Bolder",
-        "wrap": true, "text": a.title(teams_escape)}),
-    ];
+    let mut body = vec![teams_text(
+        &a.title(|s| s.to_owned()),
+        json!({"size": "Large", "weight": "Bolder"}),
+    )];
     if a.kind != NoticeKind::Digest && a.kind != NoticeKind::DeliveryFailed {
+        // Fact values are Markdown; these are closeloop's own words and the team's slug.
         body.push(json!({"type": "FactSet", "facts": [
-            {"title": "Score", "value": teams_escape(&a.score)},
+            {"title": "Score", "value": a.score},
             {"title": "Priority", "value": a.priority},
-            {"title": "Team", "value": teams_escape(&a.team)},
+            {"title": "Team", "value": a.team},
             {"title": "Due", "value": a.due},
         ]}));
     }
     for item in &a.items {
-        body.push(json!({"type": "TextBlock", "wrap": true,
-            "text": format!("[{}]({})", teams_escape(&item.headline), item.url)}));
+        let open = json!({"selectAction": {"type": "Action.OpenUrl", "url": item.url}});
+        body.push(teams_text(&item.headline, open));
     }
     if let Some(c) = &a.comment {
-        body.push(
-            json!({"type": "TextBlock", "wrap": true, "isSubtle": true, "text": teams_escape(c)}),
-        );
+        body.push(teams_text(c, json!({"isSubtle": true})));
     }
     let mut actions = Vec::new();
     if let Some(url) = &a.case_url {
@@ -666,16 +660,29 @@ mod tests {
     }
 
     #[test]
-    fn teams_card_escapes_markdown() {
-        let v = teams(&alert("[click](http://evil) *now*"));
+    fn teams_card_shows_customer_text_as_typed_never_as_markdown() {
+        let v = teams(&alert("[click](http://evil) *now* guest-7"));
         let card = &v["attachments"][0]["content"];
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(
             v["attachments"][0]["contentType"],
             "application/vnd.microsoft.card.adaptive"
         );
-        let s = card.to_string();
-        assert!(s.contains(r"\\[click\\]\\(http://evil\\) \\*now\\*"), "{s}");
+        let comment = &card["body"][2];
+        assert_eq!(comment["type"], "RichTextBlock", "{card}");
+        assert_eq!(comment["inlines"][0]["type"], "TextRun");
+        assert_eq!(
+            comment["inlines"][0]["text"],
+            "[click](http://evil) *now* guest-7"
+        );
+        assert_eq!(comment["inlines"][0]["isSubtle"], true);
+        assert!(
+            !card.to_string().contains('\\'),
+            "no backslash escapes: {card}"
+        );
+        assert_eq!(card["body"][0]["inlines"][0]["weight"], "Bolder");
+        let blocks = card["body"].as_array().unwrap();
+        assert!(blocks.iter().all(|b| b["type"] != "TextBlock"), "{card}");
         assert_eq!(card["actions"][1]["title"], "Acknowledge");
     }
 

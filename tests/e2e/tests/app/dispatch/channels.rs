@@ -88,12 +88,20 @@ async fn every_channel_sends_its_providers_documented_request(rt: Runtime) {
     assert_eq!(att["content"]["type"], "AdaptiveCard");
     assert_eq!(att["content"]["version"], "1.4");
     assert_eq!(att["content"]["actions"][0]["type"], "Action.OpenUrl");
-    assert!(
-        att["content"]
-            .to_string()
-            .contains(r"the \\*lift\\* \\[noise\\]")
+    // Customer text as typed: a RichTextBlock's TextRun, which Adaptive Cards never read as
+    // Markdown (a TextBlock would, and backslash escapes are not supported there).
+    let comment = att["content"]["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["inlines"][0]["isSubtle"] == true)
+        .expect("the comment");
+    assert_eq!(comment["type"], "RichTextBlock");
+    assert_eq!(comment["inlines"][0]["type"], "TextRun");
+    assert_eq!(
+        comment["inlines"][0]["text"],
+        "Room <b>412</b> & the *lift* [noise]"
     );
-
     // Generic webhook: Standard Webhooks headers and a valid v1 signature over the body.
     let w = &p.webhook.delivered()[0];
     assert_eq!(
