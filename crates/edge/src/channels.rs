@@ -125,7 +125,7 @@ fn destination(
         },
         (Target::Configured, Channel::CustomerWebhook) => Destination::SignedWebhook {
             url: var("customer_webhook_url")?,
-            secret: None,
+            secret: secret(config::optional("customer_webhook_secret"))?,
         },
         (Target::Configured, Channel::PagerDuty) => {
             Destination::PagerDuty(var("pagerduty_routing_key")?)

@@ -354,3 +354,18 @@ async fn one_slow_provider_does_not_hold_back_the_other_alerts(rt: Runtime) {
         "one alert waited {apart:?} for the other's answer"
     );
 }
+
+on_host_and_spin!(the_customer_webhook_is_signed_once_it_has_a_secret);
+/// The customer gateway's message carries the customer's confirmation link: with
+/// `customer_webhook_secret` set it is signed as Standard Webhooks specifies, like the alert
+/// webhook (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`).
+async fn the_customer_webhook_is_signed_once_it_has_a_secret(rt: Runtime) {
+    let cl = Closeloop::start_with(rt, |o| {
+        o.variable("customer_webhook_secret", WEBHOOK_SECRET)
+    })
+    .await;
+    let (_, case_id) = crate::open_case(&cl, "signed-1", 2, "Nobody answered the phone").await;
+    crate::resolve_and_get_link(&cl, &case_id, 0).await;
+    let sent = cl.customer.wait_for_delivered(1).await;
+    verify_standard_webhook(&sent[0]);
+}
