@@ -263,15 +263,21 @@ fn formbricks_headers(
     ]
 }
 
-on_host_and_spin!(formbricks_standard_webhooks_with_timestamps_and_several_events);
-async fn formbricks_standard_webhooks_with_timestamps_and_several_events(rt: Runtime) {
-    let cl = Closeloop::start(rt).await;
-    let id = connect(
-        &cl,
+/// A Formbricks connection whose fixtures' `nps-question` is the NPS score (Formbricks sends
+/// answers without their question types).
+async fn connect_formbricks(cl: &Closeloop) -> String {
+    connect(
+        cl,
         json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
                "mapping": {"score": {"question": "nps-question", "kind": "nps"}}}),
     )
-    .await;
+    .await
+}
+
+on_host_and_spin!(formbricks_standard_webhooks_with_timestamps_and_several_events);
+async fn formbricks_standard_webhooks_with_timestamps_and_several_events(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let id = connect_formbricks(&cl).await;
     let path = format!("/v1/sources/{id}");
     let created = fixture("formbricks-created.json");
     let finished = fixture("formbricks-finished.json");
@@ -326,12 +332,7 @@ on_host_and_spin!(an_anonymous_formbricks_link_survey_answer_is_kept);
 /// alerted, its case marked anonymous), not refused.
 async fn an_anonymous_formbricks_link_survey_answer_is_kept(rt: Runtime) {
     let cl = Closeloop::start(rt).await;
-    let id = connect(
-        &cl,
-        json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
-               "mapping": {"score": {"question": "nps-question", "kind": "nps"}}}),
-    )
-    .await;
+    let id = connect_formbricks(&cl).await;
     let body = fixture("formbricks-anonymous.json");
     let headers = formbricks_headers(&cl, "msg_anon", unix(&cl), &body);
     let r = post(&cl, &format!("/v1/sources/{id}"), &headers, body).await;
@@ -376,12 +377,7 @@ async fn without_a_mapping_the_nps_scale_and_the_written_answer_are_picked(rt: R
     );
     assert_eq!(f["customer"]["email"], "noor@example.com");
 
-    let formbricks = connect(
-        &cl,
-        json!({"platform": "formbricks", "signing_secret": FORMBRICKS_SECRET,
-               "mapping": {"score": {"question": "nps-question", "kind": "nps"}}}),
-    )
-    .await;
+    let formbricks = connect_formbricks(&cl).await;
     let body = fixture("formbricks-consent.json");
     let headers = formbricks_headers(&cl, "msg_consent", unix(&cl), &body);
     let r = post(&cl, &format!("/v1/sources/{formbricks}"), &headers, body).await;
