@@ -133,13 +133,17 @@ impl MockReceiver {
     }
 }
 
-/// A loopback URL nothing listens on: connecting is refused.
+/// A loopback URL nothing listens on: connecting is refused. The port stays bound (without
+/// listening) for the rest of the test process, so no other test's server can take it and
+/// answer there instead.
 pub async fn refused_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
         .expect("bind loopback");
-    let port = listener.local_addr().expect("local addr").port();
-    drop(listener);
+    let port = socket.local_addr().expect("local addr").port();
+    // Never listened on, never closed: connections are refused, the port is never reused.
+    std::mem::forget(socket);
     format!("http://127.0.0.1:{port}/refused")
 }
 
