@@ -2,11 +2,11 @@
 //!
 //! A delivery is attempted only under a lease on its record. The fold that plans a delivery
 //! leases its first attempt to the request that folded, which hands it to dispatch with the
-//! lease's token ([`attempt_held`]): no write is needed before sending, and the outcomes of
-//! every delivery handed over are recorded in ONE plain write while the lease has at least
-//! [`HELD_WRITE_MARGIN`] to run. That is safe because nothing else writes a leased pending
-//! delivery: a fold writes a delivery only when it plans it, and tick only once the lease ran
-//! out. Past the margin (slow providers) each outcome is written by compare-and-swap from the
+//! lease's token ([`attempt_held`]): no write is needed before sending, and each outcome is
+//! recorded as soon as its provider answered (those that answered together in one plain write)
+//! while the lease has at least [`HELD_WRITE_MARGIN`] to run, so a crash repeats only calls
+//! still in flight. That is safe because nothing else writes a leased pending delivery: a fold
+//! writes a delivery only when it plans it, and tick only once the lease ran out. Past the margin (slow providers) each outcome is written by compare-and-swap from the
 //! leased record instead, so a tick that took over is never written over.
 //!
 //! Any later attempt (tick, [`attempt`]) first takes the lease with a compare-and-swap on the
@@ -14,7 +14,8 @@
 //! leased record, so an attempt whose lease ran out and was taken by another records nothing
 //! over the other's (and says so).
 //!
-//! First attempts therefore cost one write per hand-over, a retry two.
+//! First attempts therefore cost one write per group of answers (one for a single channel), a
+//! retry two.
 
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 //! folded) and telling the fold what was seen.
 //!
 //! - [`Outbox::hand_over`]: the deliveries a fold leased to the request that folded, each
-//!   attempted under that lease (one write for all their outcomes). A dead letter among them is reconciled at
-//!   once, so operations hear of it without waiting for tick.
+//!   attempted under that lease, their outcomes written as the providers answer. A dead
+//!   letter among them is reconciled at once, so operations hear of it without waiting for
+//!   tick.
 //! - [`Outbox::tick`]: first the escalations and digests that are due, as commands (only when
 //!   a read finds one to write, so a quiet tick writes nothing); then the deliveries due on
 //!   the outbox's schedule, at most [`MAX_DUE_PER_TICK`], each attempted if it is due and free
