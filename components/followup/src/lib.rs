@@ -4,10 +4,11 @@
 //! A Spin shell: every change is a command on the log (`closeloop_workflow::fold::{agent,
 //! customer, sweep, privacy}`), every read is `closeloop_workflow::reads`, and the admin API
 //! is `closeloop_edge::people`. Agent API: a personal key or `agent_token` (assigning needs a
-//! team lead); admin API: an admin key or `admin_token`; pages: the signed link; tick:
-//! `tick_token`. Deliveries a fold leased to this request go to dispatch after the answer.
+//! team lead); admin API: an admin key or `admin_token`; console sessions (a key or token
+//! in, a signed session out): `closeloop_edge::access::sessions`; pages: the signed link;
+//! tick: `tick_token`. Deliveries a fold leased to this request go to dispatch after the answer.
 
-use closeloop_edge::access::authenticate;
+use closeloop_edge::access::{authenticate, sessions};
 use closeloop_edge::domain::access::{Principal, Role};
 use closeloop_edge::domain::api::{self, CaseFilter};
 use closeloop_edge::domain::problem::{Problem, ProblemKind};
@@ -42,6 +43,7 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
         return cases(req, &kv, &principal, rest, log);
     }
     match (&req.method, segments.as_slice()) {
+        (_, ["v1", "sessions", rest @ ..]) => sessions(req, &kv, rest, log),
         (_, ["v1", "confirm", token]) => {
             log.route("/v1/confirm/:token");
             confirm(req, &kv, token)
@@ -54,10 +56,6 @@ fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
         (_, ["v1", "tick"]) => Err(http::method_not_allowed("POST")),
         _ => Err(http::not_found(&req.path)),
     }
-}
-
-fn refusal(verdict: &Verdict) -> Problem {
-    verdict.problem().expect("a refusal")
 }
 
 fn cases(
@@ -93,13 +91,13 @@ fn cases(
             req.require_content_type("application/json")?;
             let command = agent::command(id, name, &req.body, principal, clock::new_id(now))?;
             if let Some(refused) = agent::precheck(kv.store(), &command, now)? {
-                return Err(refusal(&refused));
+                return Err(refused.problem().expect("a refusal"));
             }
             let done = workflow::submit(kv, command)?;
             let reply = match &done.verdict {
                 Verdict::CaseChanged { case } => Reply::json(200, case),
                 Verdict::Noted { event } => Reply::json(201, event),
-                refused => return Err(refusal(refused)),
+                refused => return Err(refused.problem().expect("a refusal")),
             };
             Ok(Handled::then(reply, move || {
                 workflow::hand_over(COMPONENT, &done)

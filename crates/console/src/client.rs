@@ -102,7 +102,7 @@ pub trait Backend {
     ) -> Result<ApiReply, String>;
 }
 
-/// The API with one user's key.
+/// The API with one user's credential: the key at sign-in, the session token after.
 pub struct Api<'a> {
     pub backend: &'a dyn Backend,
     pub cases_url: &'a str,
@@ -129,10 +129,23 @@ impl Api<'_> {
         }
     }
 
-    /// Whether the API accepts the key: one case listed (200), or refused (401/403).
-    pub fn check_key(&self) -> Result<(), ApiError> {
-        self.call("GET", &format!("{}/v1/cases?limit=1", self.cases_url), None)
-            .map(|_| ())
+    /// A console session for the key (`POST /v1/sessions`): its token, or why not (401: the
+    /// key is not accepted).
+    pub fn open_session(&self) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Opened {
+            token: String,
+        }
+        let opened: Opened = self
+            .call("POST", &format!("{}/v1/sessions", self.cases_url), None)?
+            .parse()?;
+        Ok(opened.token)
+    }
+
+    /// Ends every console session of the session's credential (`POST /v1/sessions/sign-out`).
+    pub fn sign_out(&self) -> Result<(), ApiError> {
+        let url = format!("{}/v1/sessions/sign-out", self.cases_url);
+        self.call("POST", &url, None).map(|_| ())
     }
 
     /// The open cases, most urgent first, optionally of one team.

@@ -1,7 +1,9 @@
 //! closeloop's web console: what a CX team works from in a browser.
 //!
-//! - `GET /console/sign-in`, `POST /console/sign-in`: sign in with an API key (a personal
-//!   `clk_…` key or the shared agent token), checked against the agent API.
+//! - `GET /console/sign-in[?next=]`, `POST /console/sign-in`: sign in with an API key (a
+//!   personal `clk_…` key or the shared agent token), which the API exchanges for a signed
+//!   session (`POST /v1/sessions`); the browser keeps only the session, and lands on `next`
+//!   (a console page: where a signed-out user was going, such as an alert's case link).
 //! - `GET /console`: the inbox, open cases most urgent first (as the API sorts them), overdue
 //!   cases marked in words and by class; `?team=` filters.
 //! - `GET /console/cases/{id}`: the feedback, triage's reasons, the timeline, and forms to
@@ -10,7 +12,8 @@
 //!   redirects back (303) with a fixed flash message, or shows the API's problem detail.
 //! - `GET /console/dashboard?from=&to=&team=`: the metrics API's numbers, SVG charts and topic
 //!   trends.
-//! - `POST /console/sign-out`, `GET /console/assets/console.css`.
+//! - `POST /console/sign-out` (ends every session of the user's credential at the API),
+//!   `GET /console/assets/console.css`.
 //!
 //! The console is only a client of the HTTP API ([`client`]): it never reads the store and
 //! never decides what a case may do. Everything is a plain function over [`Request`] and a
@@ -19,8 +22,9 @@
 //!
 //! Security ([`security`] explains the choices): pages are rendered by maud, which escapes
 //! every value; no page has a script, and each is sent with a strict content security policy,
-//! `nosniff`, `no-referrer` and `no-store`; the session is an `HttpOnly`, `SameSite=Strict`
-//! cookie; every form carries a CSRF token and cross-site posts are refused.
+//! `nosniff`, `same-origin` referrers and `no-store`; the session is a signed, expiring token
+//! (never a key) in an `HttpOnly`, `SameSite=Strict` cookie; every form carries a CSRF token
+//! bound to the session and cross-site posts are refused.
 
 pub mod charts;
 pub mod client;
@@ -184,6 +188,46 @@ const CROSS_SITE: &str =
 const BAD_TOKEN: &str =
     "This form has expired or did not come from the console. Reload the page and try again.";
 
+/// The page a request is for: its path and query, to come back to after signing in.
+fn page_address(req: &Request) -> String {
+    let path = req.path.trim_end_matches('/');
+    match req.query.as_str() {
+        "" => path.to_owned(),
+        q => format!("{path}?{q}"),
+    }
+}
+
+/// A case's page in the console.
+fn case_address(id: &str) -> String {
+    format!(
+        "/console/cases/{}",
+        form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    )
+}
+
+/// Ends the session at the API (every session of its credential), then in the browser. The
+/// cookie is cleared even when the API cannot be reached, and the page says so.
+fn sign_out(api: &Api) -> Response {
+    let clear = sec::clear_cookie(sec::SESSION_COOKIE, api.secure);
+    match api.sign_out() {
+        Ok(()) | Err(ApiError::Refused { .. }) => {
+            Response::redirect("/console/sign-in").with("set-cookie", clear)
+        }
+        Err(e) => Response::page(
+            502,
+            pages::message(
+                "Signed out of this browser only",
+                &format!(
+                    "closeloop's API could not end the session everywhere ({}); this browser no longer holds it. Sign in and out again to end it on other browsers.",
+                    e.detail()
+                ),
+                None,
+            ),
+        )
+        .with("set-cookie", clear),
+    }
+}
+
 /// Serves one console request. `random` seeds the sign-in form's double-submit token.
 pub fn handle(
     req: &Request,
@@ -218,12 +262,15 @@ pub fn handle(
         (_, ["sign-in"]) => return method_not_allowed("GET, POST"),
         _ => {}
     }
-    let Some(key) = sec::session_key(req.header("cookie")) else {
-        // Not signed in: every page leads to the sign-in form (nothing is changed by a POST).
+    let Some(key) = sec::session_token(req.header("cookie")) else {
+        // Not signed in: every page leads to the sign-in form, and back to the page once
+        // signed in (nothing is changed by a POST: a case action leads back to the case).
         return match rest {
-            [] | ["dashboard"] | ["sign-out"] | ["cases", _] | ["cases", _, _] => {
-                Response::redirect("/console/sign-in")
+            [] | ["dashboard"] | ["cases", _] => {
+                Response::redirect(&sec::sign_in_location(&page_address(req)))
             }
+            ["cases", id, _] => Response::redirect(&sec::sign_in_location(&case_address(id))),
+            ["sign-out"] => Response::redirect("/console/sign-in"),
             _ => not_found(None),
         }
         .route("/console/*");
@@ -254,10 +301,7 @@ pub fn handle(
         ) {
             forbidden(BAD_TOKEN, Some(&csrf))
         } else {
-            Response::redirect("/console/sign-in").with(
-                "set-cookie",
-                sec::clear_cookie(sec::SESSION_COOKIE, config.secure()),
-            )
+            sign_out(&api)
         }
         .route("/console/sign-out"),
         ("POST", ["cases", id, action]) => match CaseAction::from_segment(action) {
@@ -275,6 +319,17 @@ fn sign_in_form(req: &Request, config: &Config, random: [u8; 16]) -> Response {
     sign_in_page(req, config, random, 200, None)
 }
 
+/// The page to land on after signing in: the form's `next` (or the query's, on the form's
+/// own page), when it is a console page.
+fn next_page(req: &Request) -> Option<String> {
+    let from_form = (req.method == "POST")
+        .then(|| Form::parse(&req.body).get("next").map(str::to_owned))
+        .flatten();
+    from_form
+        .or_else(|| req.query_param("next"))
+        .filter(|n| sec::safe_next(n).is_some())
+}
+
 /// The sign-in form with its double-submit token: the one in the browser's cookie if it has
 /// one (several tabs share it), else a fresh one.
 fn sign_in_page(
@@ -288,7 +343,8 @@ fn sign_in_page(
         .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned)
         .unwrap_or_else(|| hex::encode(random));
-    Response::page(status, pages::sign_in(&token, error))
+    let next = next_page(req);
+    Response::page(status, pages::sign_in(&token, next.as_deref(), error))
         .with("set-cookie", sec::login_cookie(&token, config.secure()))
 }
 
@@ -317,9 +373,9 @@ fn sign_in(req: &Request, config: &Config, backend: &dyn Backend, random: [u8; 1
         key,
         secure: config.secure(),
     };
-    match api.check_key() {
-        Ok(()) => Response::redirect("/console")
-            .with("set-cookie", sec::session_cookie(key, config.secure()))
+    match api.open_session() {
+        Ok(session) => Response::redirect(next_page(req).as_deref().unwrap_or("/console"))
+            .with("set-cookie", sec::session_cookie(&session, config.secure()))
             .with(
                 "set-cookie",
                 sec::clear_cookie(sec::LOGIN_COOKIE, config.secure()),
@@ -338,16 +394,17 @@ fn sign_in(req: &Request, config: &Config, backend: &dyn Backend, random: [u8; 1
             random,
             502,
             Some(&format!(
-                "closeloop's API could not check the key: {}",
+                "closeloop's API could not open a session: {}",
                 e.detail()
             )),
         ),
     }
 }
 
-/// A refused key on a page (revoked since sign-in, say): the session ends.
-fn session_ended(api: &Api) -> Response {
-    Response::redirect("/console/sign-in").with(
+/// A refused session on a page (expired, signed out elsewhere, its key revoked): the session
+/// ends in the browser too, and signing in again leads back to `page`.
+fn session_ended(api: &Api, page: &str) -> Response {
+    Response::redirect(&sec::sign_in_location(page)).with(
         "set-cookie",
         sec::clear_cookie(sec::SESSION_COOKIE, api.secure),
     )
@@ -366,7 +423,7 @@ fn inbox(req: &Request, api: &Api, csrf: &str, now: Timestamp) -> Response {
         .filter(|t| t.chars().count() <= forms::MAX_TEAM_CHARS);
     match api.inbox(team.as_deref()) {
         Ok(list) => Response::page(200, pages::inbox(&list, team.as_deref(), csrf, now, None)),
-        Err(ApiError::Refused { status: 401, .. }) => session_ended(api),
+        Err(ApiError::Refused { status: 401, .. }) => session_ended(api, &page_address(req)),
         Err(e) => Response::page(
             if upstream_status(&e) >= 500 {
                 502
@@ -395,7 +452,7 @@ fn case_page(
 ) -> Response {
     match api.case(id) {
         Ok(view) => Response::page(status, pages::case(&view, csrf, now, flash, error)),
-        Err(ApiError::Refused { status: 401, .. }) => session_ended(api),
+        Err(ApiError::Refused { status: 401, .. }) => session_ended(api, &case_address(id)),
         Err(ApiError::Failed { status: 404, .. }) => Response::page(
             404,
             pages::message(
@@ -439,7 +496,7 @@ fn act(
             form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
             action.done()
         )),
-        Err(ApiError::Refused { status: 401, .. }) => session_ended(api),
+        Err(ApiError::Refused { status: 401, .. }) => session_ended(api, &case_address(id)),
         Err(e) => {
             let status = match upstream_status(&e) {
                 s if s >= 500 => 502,
@@ -467,7 +524,7 @@ fn dashboard(req: &Request, api: &Api, csrf: &str, now: Timestamp) -> Response {
         }
         Ok(query) => match api.metrics(&query.from_str(), &query.to_str(), query.team.as_deref()) {
             Ok(m) => Response::page(200, pages::dashboard(&query, Some(Ok(&m)), csrf, None)),
-            Err(ApiError::Refused { status: 401, .. }) => session_ended(api),
+            Err(ApiError::Refused { status: 401, .. }) => session_ended(api, &page_address(req)),
             Err(e) => {
                 let status = upstream_status(&e);
                 let why = match &e {

@@ -75,7 +75,8 @@ fn flash_and_error(flash: Option<&str>, error: Option<&str>) -> Markup {
 }
 
 /// The sign-in form, protected by the double-submit `login_token`.
-pub fn sign_in(login_token: &str, error: Option<&str>) -> String {
+/// The sign-in form; `next` is the console page to land on once signed in.
+pub fn sign_in(login_token: &str, next: Option<&str>, error: Option<&str>) -> String {
     let chrome = Chrome {
         csrf: None,
         active: "",
@@ -90,6 +91,9 @@ pub fn sign_in(login_token: &str, error: Option<&str>) -> String {
                 (flash_and_error(None, error))
                 form method="post" action="/console/sign-in" {
                     input type="hidden" name="login" value=(login_token);
+                    @if let Some(next) = next {
+                        input type="hidden" name="next" value=(next);
+                    }
                     label for="key" { "API key" }
                     input id="key" name="key" type="password" autocomplete="off" required autofocus;
                     button type="submit" { "Sign in" }

@@ -1,27 +1,27 @@
 //! The session cookie, CSRF tokens, the same-origin check and the headers every page carries.
 //!
-//! **Why the cookie holds the API key.** The key is the bearer credential the user typed; the
-//! console forwards it to the API on every call and keeps nothing of its own. Holding it in a
-//! cookie that scripts cannot read (`HttpOnly`), that no other site's request carries
-//! (`SameSite=Strict`), that goes only to `/console` (`Path`) and only over TLS when the app is
-//! served over https (`Secure`) needs no server-side session store, which a Spin component does
-//! not have between requests; signing the user out clears it, and revoking the key (admin API)
-//! ends every session that uses it at the next request. The value is base64url-encoded so that
-//! any token is a valid cookie value.
+//! **The session cookie holds a session, never a key.** At sign-in the console sends the key
+//! the user typed to `POST /v1/sessions` once and keeps only the signed session token the API
+//! answers (`closeloop_domain::session`): it names the key without containing it, expires
+//! after [`session::LIFETIME`], and every API call checks it against the key, so revoking the
+//! key ends the session at its next request and signing out ends it at once. The cookie
+//! cannot be read by scripts (`HttpOnly`), is carried by no other site's request
+//! (`SameSite=Strict`), goes only to `/console` (`Path`), only over TLS when the app is served
+//! over https (`Secure`), and lapses with the session (`Max-Age`).
 //!
 //! **CSRF.** Every state-changing form carries `csrf = hex(HMAC-SHA256(link_signing_key,
-//! "console-csrf:" + hex(sha256(session key))))`, checked in constant time; the sign-in form,
+//! "console-csrf:" + hex(sha256(session token))))`, checked in constant time: bound to the
+//! session, so every sign-in has tokens of its own; the sign-in form,
 //! before there is a session, is protected by a double-submit token (a random cookie that the
 //! hidden field must repeat). On top of the tokens, a POST is refused when its `Origin` is
 //! another origin or its `Sec-Fetch-Site` is `cross-site`.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use closeloop_domain::auth::secrets_match;
+use closeloop_domain::session;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-/// The cookie that holds the signed-in user's API key.
+/// The cookie that holds the signed-in user's session token.
 pub const SESSION_COOKIE: &str = "closeloop_session";
 /// The double-submit cookie of the sign-in form.
 pub const LOGIN_COOKIE: &str = "closeloop_login";
@@ -68,12 +68,12 @@ fn attributes(secure: bool) -> &'static str {
     }
 }
 
-/// `Set-Cookie` for a session holding `key`.
-pub fn session_cookie(key: &str, secure: bool) -> String {
+/// `Set-Cookie` for the session `token`, lapsing with it.
+pub fn session_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={}{}",
-        URL_SAFE_NO_PAD.encode(key.as_bytes()),
-        attributes(secure)
+        "{SESSION_COOKIE}={token}{}; Max-Age={}",
+        attributes(secure),
+        session::LIFETIME.num_seconds()
     )
 }
 
@@ -87,12 +87,39 @@ pub fn login_cookie(token: &str, secure: bool) -> String {
     format!("{LOGIN_COOKIE}={token}{}", attributes(secure))
 }
 
-/// The API key of the session in a `Cookie` header, if any and well-formed.
-pub fn session_key(cookie_header: Option<&str>) -> Option<String> {
-    let raw = cookie(cookie_header, SESSION_COOKIE)?;
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let key = String::from_utf8(bytes).ok()?;
-    valid_key(&key).then_some(key)
+/// The session token in a `Cookie` header, if any and shaped like one (a cookie from before
+/// sessions, which held a key, is not: its holder signs in again).
+pub fn session_token(cookie_header: Option<&str>) -> Option<String> {
+    let token = cookie(cookie_header, SESSION_COOKIE)?;
+    (session::looks_like_session(token)
+        && token.len() <= session::MAX_TOKEN_CHARS
+        && valid_key(token))
+    .then(|| token.to_owned())
+}
+
+/// Where to land after signing in: a console page (path and query) of this origin only, so a
+/// crafted sign-in link cannot send a user elsewhere.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let page = next == "/console" || next.starts_with("/console/") || next.starts_with("/console?");
+    let odd =
+        next.contains("//") || next.contains('\\') || next.contains("/..") || next.contains("/./");
+    (page
+        && !odd
+        && next.len() <= 512
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !next.starts_with("/console/sign-"))
+    .then_some(next)
+}
+
+/// The sign-in page that leads back to `next`.
+pub fn sign_in_location(next: &str) -> String {
+    match safe_next(next) {
+        Some(next) if next != "/console" => format!(
+            "/console/sign-in?next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ),
+        _ => "/console/sign-in".to_owned(),
+    }
 }
 
 /// A key that can travel in an `Authorization` header: printable ASCII without spaces.
@@ -100,7 +127,7 @@ pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// The CSRF token of the session holding `session_key`.
+/// The CSRF token of the session `session_key` (its token).
 pub fn csrf_token(signing_key: &[u8], session_key: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(signing_key).expect("HMAC takes any key length");
     mac.update(b"console-csrf:");
@@ -184,22 +211,57 @@ mod tests {
     }
 
     #[test]
-    fn session_cookies_round_trip_and_are_locked_down() {
-        let set = session_cookie("dev agent;token", true);
+    fn session_cookies_hold_a_session_and_are_locked_down() {
+        let set = session_cookie("cls_abc.def", true);
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
-        assert!(set.contains("Path=/console") && set.ends_with("Secure"));
-        assert!(!session_cookie("k", false).contains("Secure"));
+        assert!(set.contains("Path=/console") && set.contains("Secure"));
+        assert!(set.ends_with("; Max-Age=43200"), "{set}");
+        assert!(!session_cookie("cls_k", false).contains("Secure"));
         let value = set.split(';').next().unwrap();
-        assert!(!value["closeloop_session=".len()..].contains([' ', ';', ',']));
-        // "dev agent;token" is not a valid key (a space), so the session is refused.
-        assert_eq!(session_key(Some(value)), None);
-        let value = session_cookie("clk_live_42", false);
-        let value = value.split(';').next().unwrap();
         let header = format!("theme=dark; {value}; other=1");
-        assert_eq!(session_key(Some(&header)).as_deref(), Some("clk_live_42"));
-        assert_eq!(session_key(Some("closeloop_session=%%%")), None);
-        assert_eq!(session_key(None), None);
+        assert_eq!(session_token(Some(&header)).as_deref(), Some("cls_abc.def"));
+        // A cookie from before sessions held a key (base64 of `dev-agent-token`): not a session.
+        assert_eq!(
+            session_token(Some("closeloop_session=ZGV2LWFnZW50LXRva2Vu")),
+            None
+        );
+        assert_eq!(session_token(Some("closeloop_session=clk_live_42")), None);
+        assert_eq!(session_token(Some("closeloop_session=cls_a\u{7f}b")), None);
+        assert_eq!(session_token(None), None);
         assert!(clear_cookie(SESSION_COOKIE, false).contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn sign_in_leads_back_to_console_pages_only() {
+        assert_eq!(safe_next("/console/cases/c1"), Some("/console/cases/c1"));
+        assert_eq!(
+            safe_next("/console?team=front%20desk"),
+            Some("/console?team=front%20desk")
+        );
+        for bad in [
+            "https://evil.example/console",
+            "//evil.example/console",
+            "/console//evil.example",
+            "/console/..//evil",
+            "/console\\evil",
+            "/consolex",
+            "/v1/cases/c1",
+            "/console/sign-in",
+            "/console/cases/c1 x",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad}");
+        }
+        assert_eq!(
+            sign_in_location("/console/cases/c 1"),
+            "/console/sign-in",
+            "an unsafe page is not carried"
+        );
+        assert_eq!(
+            sign_in_location("/console/cases/c1?done=ack"),
+            "/console/sign-in?next=%2Fconsole%2Fcases%2Fc1%3Fdone%3Dack"
+        );
+        assert_eq!(sign_in_location("/console"), "/console/sign-in");
     }
 
     #[test]

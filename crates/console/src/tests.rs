@@ -17,12 +17,15 @@ use super::*;
 use crate::client::ApiReply;
 
 const GOOD_KEY: &str = "clk_good";
+/// The session the fake API opens for `GOOD_KEY`.
+const SESSION: &str = "cls_good.session";
 const SIGNING_KEY: &str = "link-signing-key-for-tests-0123456789";
 const HOSTILE: &str = "<script>alert(1)</script>";
 
 type Call = (String, String, String, Option<Value>);
 
-/// Answers like the API for `GOOD_KEY`, 401 for any other key; records every call.
+/// Answers like the API: opens `SESSION` for `GOOD_KEY`, serves `SESSION`, 401 for anything
+/// else; records every call.
 struct FakeApi {
     calls: RefCell<Vec<Call>>,
     act_status: u16,
@@ -175,13 +178,21 @@ impl client::Backend for FakeApi {
         self.calls
             .borrow_mut()
             .push((method.into(), url.into(), key.into(), body.cloned()));
-        if key != GOOD_KEY {
-            return reply(
+        let refused = || {
+            reply(
                 401,
                 json!({"status": 401, "detail": "the bearer token is not valid"}),
-            );
-        }
+            )
+        };
         let path = url.split_once(".internal").map_or(url, |(_, p)| p);
+        match (method, path, key) {
+            ("POST", "/v1/sessions", GOOD_KEY) => {
+                return reply(201, json!({"token": SESSION, "role": "agent"}));
+            }
+            ("POST", "/v1/sessions/sign-out", SESSION) => return reply(204, json!(null)),
+            (_, _, SESSION) => {}
+            _ => return refused(),
+        }
         match (method, path.split('?').next().unwrap()) {
             ("GET", "/v1/cases") => reply(
                 200,
@@ -224,7 +235,7 @@ fn now() -> Timestamp {
 }
 
 fn session_cookie() -> String {
-    security::session_cookie(GOOD_KEY, true)
+    security::session_cookie(SESSION, true)
         .split(';')
         .next()
         .unwrap()
@@ -279,27 +290,39 @@ fn run(api: &FakeApi, req: &Request) -> Response {
 }
 
 fn csrf() -> String {
-    security::csrf_token(SIGNING_KEY.as_bytes(), GOOD_KEY)
+    security::csrf_token(SIGNING_KEY.as_bytes(), SESSION)
 }
 
 #[test]
 fn pages_need_a_session() {
     let api = FakeApi::new();
-    for path in [
-        "/console",
-        "/console/",
-        "/console/dashboard",
-        "/console/cases/c1",
+    for (path, back) in [
+        ("/console", ""),
+        ("/console/", ""),
+        ("/console/dashboard", "?next=%2Fconsole%2Fdashboard"),
+        ("/console/cases/c1", "?next=%2Fconsole%2Fcases%2Fc1"),
+        (
+            "/console/cases/c1?done=note",
+            "?next=%2Fconsole%2Fcases%2Fc1%3Fdone%3Dnote",
+        ),
     ] {
         let r = run(&api, &get(path, None));
+        let location = format!("/console/sign-in{back}");
         assert_eq!(
             (r.status, r.header("location")),
-            (303, Some("/console/sign-in")),
+            (303, Some(location.as_str())),
             "{path}"
         );
     }
     let r = run(&api, &post("/console/cases/c1/resolve", "", "csrf=x", &[]));
-    assert_eq!(r.status, 303);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console/sign-in?next=%2Fconsole%2Fcases%2Fc1"))
+    );
+    // A cookie from before sessions held the key itself: it no longer signs anyone in.
+    let old = "closeloop_session=Y2xrX2dvb2Q";
+    let r = run(&api, &get("/console", Some(old)));
+    assert_eq!(r.header("location"), Some("/console/sign-in"));
     assert!(api.calls.borrow().is_empty(), "nothing reached the API");
     assert_eq!(run(&api, &get("/console/nope", None)).status, 404);
     assert_eq!(run(&api, &get("/elsewhere", None)).status, 404);
@@ -339,8 +362,23 @@ fn sign_in_checks_the_token_and_the_key() {
     );
     assert!(cookies[1].starts_with("closeloop_login=;"));
     assert_eq!(
-        api.calls.borrow()[0].1,
-        "http://followup.spin.internal/v1/cases?limit=1"
+        cookies[0].split(';').next(),
+        Some(format!("closeloop_session={SESSION}").as_str()),
+        "the cookie holds the session the API opened, not the key"
+    );
+    assert!(!cookies.iter().any(|c| c.contains(GOOD_KEY)));
+    let calls = api.calls.borrow().clone();
+    assert_eq!(
+        (
+            calls[0].0.as_str(),
+            calls[0].1.as_str(),
+            calls[0].2.as_str()
+        ),
+        (
+            "POST",
+            "http://followup.spin.internal/v1/sessions",
+            GOOD_KEY
+        )
     );
 
     let r = run(
@@ -422,7 +460,10 @@ fn the_inbox_escapes_and_marks_overdue_cases() {
         url,
         "http://followup.spin.internal/v1/cases?state=open&limit=200&team=front+desk"
     );
-    assert_eq!(key, GOOD_KEY);
+    assert_eq!(
+        key, SESSION,
+        "the API is called with the session, never a key"
+    );
     assert!(
         html.contains(&csrf()),
         "the sign-out form carries the token"
@@ -430,18 +471,51 @@ fn the_inbox_escapes_and_marks_overdue_cases() {
 }
 
 #[test]
-fn a_revoked_key_ends_the_session() {
+fn a_refused_session_ends_and_signing_in_leads_back() {
     let api = FakeApi::new();
-    let cookie = security::session_cookie("clk_revoked", true);
-    let r = run(
-        &api,
-        &get("/console", Some(cookie.split(';').next().unwrap())),
-    );
+    // Revoked key, signed out elsewhere, expired: the API refuses the session with 401.
+    let cookie = "closeloop_session=cls_revoked.session";
+    let r = run(&api, &get("/console/cases/c1", Some(cookie)));
     assert_eq!(
         (r.status, r.header("location")),
-        (303, Some("/console/sign-in"))
+        (303, Some("/console/sign-in?next=%2Fconsole%2Fcases%2Fc1"))
     );
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+
+    let r = run(
+        &api,
+        &get("/console/sign-in?next=%2Fconsole%2Fcases%2Fc1", None),
+    );
+    assert!(
+        r.text()
+            .contains(r#"name="next" value="/console/cases/c1""#),
+        "{}",
+        r.text()
+    );
+    let token = hex::encode([7u8; 16]);
+    let login = format!("closeloop_login={token}");
+    let sign_in = |next: &str| {
+        let body = format!(
+            "login={token}&key={GOOD_KEY}&next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        run(&api, &post("/console/sign-in", &login, &body, &[]))
+    };
+    let r = sign_in("/console/cases/c1");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console/cases/c1"))
+    );
+    for elsewhere in [
+        "https://evil.example/console",
+        "//evil.example",
+        "/v1/cases/c1",
+    ] {
+        let r = sign_in(elsewhere);
+        assert_eq!(r.header("location"), Some("/console"), "{elsewhere}");
+    }
+    let r = run(&api, &get("/console/sign-in?next=//evil.example", None));
+    assert!(!r.text().contains("evil.example"));
 }
 
 #[test]
@@ -614,6 +688,17 @@ fn sign_out_clears_the_session() {
         r.header("set-cookie")
             .unwrap()
             .starts_with("closeloop_session=;")
+    );
+    let calls = api.calls.borrow();
+    let last = calls.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_str(), last.2.as_str()),
+        (
+            "POST",
+            "http://followup.spin.internal/v1/sessions/sign-out",
+            SESSION
+        ),
+        "the API ends the session, not only the browser"
     );
 }
 

@@ -48,6 +48,7 @@ pub mod privacy;
 pub mod problem;
 pub mod projection;
 pub mod score;
+pub mod session;
 pub mod sources;
 pub mod triage;
 

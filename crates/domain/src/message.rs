@@ -21,9 +21,21 @@ pub struct MessageContext<'a> {
     pub base_url: &'a str,
 }
 
+/// The console's page for a case: where every alert's case link leads a person (signed out,
+/// through the sign-in form and back).
+pub fn case_page_url(base_url: &str, case_id: &str) -> String {
+    format!("{base_url}/console/cases/{case_id}")
+}
+
+/// The agent API's address of a case, for programs (the webhook's `api_url`).
+pub fn case_api_url(base_url: &str, case_id: &str) -> String {
+    format!("{base_url}/v1/cases/{case_id}")
+}
+
 impl MessageContext<'_> {
+    /// The case's console page.
     pub fn case_url(&self) -> String {
-        format!("{}/v1/cases/{}", self.base_url, self.case.id)
+        case_page_url(self.base_url, &self.case.id)
     }
 
     pub(crate) fn quoted_comment(&self) -> Option<String> {
@@ -73,6 +85,7 @@ pub fn webhook_alert(ctx: &MessageContext) -> Value {
         "case": {
             "id": ctx.case.id,
             "url": ctx.case_url(),
+            "api_url": case_api_url(ctx.base_url, &ctx.case.id),
             "state": ctx.case.state.as_str(),
             "priority": triage.priority.as_str(),
             "team": triage.team,
@@ -242,7 +255,7 @@ mod tests {
         );
         assert!(!all.contains("<!channel>"));
         assert!(all.contains("*Priority*\\nP1"));
-        assert!(all.contains(&format!("https://cl.example/v1/cases/{}", case.id)));
+        assert!(all.contains(&format!("https://cl.example/console/cases/{}", case.id)));
         assert!(
             !all.contains("ann@example.com"),
             "no email in a shared channel"

@@ -256,7 +256,7 @@ fn alert(kv: &Reads<'_>, loaded: &Loaded, base_url: &str, templates: &Templates)
                         .unwrap_or_else(|| format!("case {id}"));
                     render::DigestItem {
                         headline,
-                        url: format!("{base_url}/v1/cases/{id}"),
+                        url: message::case_page_url(base_url, id),
                     }
                 })
                 .collect();
@@ -272,7 +272,7 @@ fn alert(kv: &Reads<'_>, loaded: &Loaded, base_url: &str, templates: &Templates)
                 .notice
                 .cases
                 .first()
-                .map(|id| format!("{base_url}/v1/cases/{id}")),
+                .map(|id| message::case_page_url(base_url, id)),
             loaded.notice.created_at,
         ),
     }

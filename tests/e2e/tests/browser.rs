@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's Chromium, headless, driven over the Chrome DevTools
 //! Protocol. A CX lead signs in, finds the most urgent case at the top of the inbox, opens it,
 //! acknowledges it, resolves it with a root cause, and sees the dashboard change. Screenshots
-//! of every step are saved under `target/browser-artifacts/`.
+//! of every step are saved under `target/browser-artifacts/`. A front-desk manager signed out
+//! opens a Slack alert's "Open case" link and lands, through sign-in, on that case.
 //!
 //! Where `chromium` is not installed the test is skipped with a loud message, except under
 //! `CI`, where it fails (`.ci/run` installs it), like the Redis tests.
@@ -13,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use closeloop_e2e::{Closeloop, Runtime, on_host_only};
+use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin, on_host_only};
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -297,13 +298,10 @@ fn feedback(external_id: &str, customer: &str, score: i64, comment: &str) -> Val
     body
 }
 
-on_host_only!(
-    a_cx_lead_works_the_most_urgent_case_in_the_browser,
-    "needs the movable clock",
-    flavor = "multi_thread"
-);
-async fn a_cx_lead_works_the_most_urgent_case_in_the_browser() {
-    let Some(chromium) = chromium_path() else {
+/// `None` (and a loud message, or a failure under `CI`) when Chromium is not installed.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium_path();
+    if found.is_none() {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
         assert!(
             !ci,
@@ -313,6 +311,80 @@ async fn a_cx_lead_works_the_most_urgent_case_in_the_browser() {
             std::io::stderr(),
             "\n**********\nSKIPPED: chromium is not installed; install it (apt-get install -y chromium) to run the browser test\n**********"
         );
+    }
+    found
+}
+
+on_host_and_spin!(
+    an_alerts_case_link_leads_a_signed_out_manager_to_the_case,
+    flavor = "multi_thread"
+);
+async fn an_alerts_case_link_leads_a_signed_out_manager_to_the_case(rt: Runtime) {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let cl = Closeloop::start_with(rt, |o| o.own_url("public_base_url")).await;
+    let key = cl.new_key("Dana", "agent").await;
+    let r = cl
+        .post_feedback(&feedback(
+            "browser-link-1",
+            "Robin Urgent",
+            1,
+            "The heating is broken",
+        ))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let alert = cl.slack.wait_for_delivered(1).await[0].json();
+    let actions = alert["blocks"].as_array().unwrap().last().unwrap().clone();
+    let link = actions["elements"][0]["url"].as_str().unwrap().to_owned();
+    let case_id = link.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        link,
+        cl.url(&format!("/console/cases/{case_id}")),
+        "{alert}"
+    );
+
+    let (landed, state, session) = tokio::task::spawn_blocking(move || {
+        let mut b = Browser::launch(&chromium);
+        b.goto(&link);
+        assert!(
+            b.url().contains("/console/sign-in?next="),
+            "signed out, the link asks for a sign-in: {}",
+            b.url()
+        );
+        b.screenshot("10-alert-link-sign-in");
+        b.type_into("#key", &key);
+        b.navigating(|b| b.click("button[type=submit]"));
+        b.screenshot("11-alert-link-case");
+        let cookies = b.call("Network.getCookies", json!({}));
+        let session = cookies["cookies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "closeloop_session")
+            .map(|c| c["value"].as_str().unwrap().to_owned());
+        (b.url(), b.text("#case-state"), session)
+    })
+    .await
+    .expect("the browser session");
+    assert!(
+        landed.ends_with(&format!("/console/cases/{case_id}")),
+        "{landed}"
+    );
+    assert_eq!(state.as_deref(), Some("new"));
+    let session = session.expect("a session cookie");
+    assert!(session.starts_with("cls_"), "{session}");
+    let r = cl.call_as(&session, "GET", "/v1/cases", None).await;
+    assert_eq!(r.status, 200, "the cookie is a session the API accepts");
+}
+
+on_host_only!(
+    a_cx_lead_works_the_most_urgent_case_in_the_browser,
+    "needs the movable clock",
+    flavor = "multi_thread"
+);
+async fn a_cx_lead_works_the_most_urgent_case_in_the_browser() {
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let cl = Closeloop::start(Runtime::Host).await;

@@ -178,7 +178,8 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
         reasons: triage.reasons.clone(),
         case_id: ctx.case.id.clone(),
         case_url: Some(ctx.case_url()),
-        ack_url: Some(format!("{}/acknowledge", ctx.case_url())),
+        // The case page's acknowledge form (one click there, signed in).
+        ack_url: Some(format!("{}#acknowledge", ctx.case_url())),
         items: Vec::new(),
         extra,
         at: ctx.notice.created_at,
@@ -581,8 +582,8 @@ mod tests {
             comment: Some(comment.into()),
             reasons: vec!["NPS 3/10 is a detractor".into()],
             case_id: "c1".into(),
-            case_url: Some("https://cl.example/v1/cases/c1".into()),
-            ack_url: Some("https://cl.example/v1/cases/c1/acknowledge".into()),
+            case_url: Some("https://cl.example/console/cases/c1".into()),
+            ack_url: Some("https://cl.example/console/cases/c1#acknowledge".into()),
             items: vec![],
             extra: None,
             at: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
@@ -599,7 +600,7 @@ mod tests {
         let actions = v["blocks"].as_array().unwrap().last().unwrap();
         assert_eq!(
             actions["elements"][0]["url"],
-            "https://cl.example/v1/cases/c1"
+            "https://cl.example/console/cases/c1"
         );
         assert_eq!(actions["elements"][1]["action_id"], "acknowledge");
     }
@@ -617,7 +618,7 @@ mod tests {
             "plain text is not escaped"
         );
         assert!(e.subject.starts_with("[closeloop] P1 feedback"));
-        assert!(e.text.contains("https://cl.example/v1/cases/c1"));
+        assert!(e.text.contains("https://cl.example/console/cases/c1"));
     }
 
     #[test]
@@ -644,7 +645,7 @@ mod tests {
         let lines: Vec<String> = (0..100)
             .map(|i| {
                 format!(
-                    "• <https://cl.example/v1/cases/c{i}|case number {i:03} with a long headline>"
+                    "• <https://cl.example/console/cases/c{i}|case number {i:03} with a long headline>"
                 )
             })
             .collect();
@@ -695,7 +696,7 @@ mod tests {
         assert_eq!(a.title(slack_escape), "P1 call Ann &lt;ann&gt; now");
         assert_eq!(
             sms_text(&a),
-            "P1: Ann <ann> (NPS 3/10) https://cl.example/v1/cases/c1"
+            "P1: Ann <ann> (NPS 3/10) https://cl.example/console/cases/c1"
         );
         assert_eq!(email(&a).subject, "Case for front-desk");
         // Reopened alerts keep their own headline.
@@ -722,7 +723,7 @@ mod tests {
     fn sms_fits_three_segments_and_keeps_the_link() {
         let s = sms_text(&alert(&"very noisy ".repeat(100)));
         assert!(sms::segments(&s) <= sms::MAX_SMS_SEGMENTS);
-        assert!(s.ends_with(" https://cl.example/v1/cases/c1"));
+        assert!(s.ends_with(" https://cl.example/console/cases/c1"));
     }
 
     #[test]

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn fit_keeps_the_link_and_the_limit() {
-        let link = " https://cl.example/v1/cases/123";
+        let link = " https://cl.example/console/cases/123";
         let short = fit("Short alert", link, MAX_SMS_SEGMENTS);
         assert_eq!(short, format!("Short alert{link}"));
         let long = fit(&"noisy ".repeat(200), link, MAX_SMS_SEGMENTS);

@@ -96,12 +96,18 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones(rt: Runtime) {
     let r = try_sign_in(&cl, "wrong-token").await;
     assert_eq!(r.status, 401);
 
-    // A forged cookie is no session: the API refuses its key and the console signs it out.
-    let r = get(&cl, "/console", "closeloop_session=Zm9yZ2Vk").await;
-    assert_eq!(
-        (r.status, r.header("location")),
-        (303, Some("/console/sign-in"))
-    );
+    // A forged cookie is no session: the API refuses it and the console signs it out.
+    for forged in [
+        "closeloop_session=Zm9yZ2Vk",
+        "closeloop_session=cls_e30.Zm9yZ2Vk",
+    ] {
+        let r = get(&cl, "/console", forged).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/console/sign-in")),
+            "{forged}"
+        );
+    }
 
     // Signing out needs the token, then ends the session.
     let cookie = sign_in(&cl, AGENT_TOKEN).await;
@@ -290,4 +296,168 @@ async fn console_renders_a_hostile_comment_escaped(rt: Runtime) {
     .await
     .text();
     assert!(!html.contains("<script") && !html.contains("&lt;script&gt;&lt;/"));
+}
+
+on_host_and_spin!(console_sessions_hold_no_key_and_end_with_the_key_or_a_sign_out);
+async fn console_sessions_hold_no_key_and_end_with_the_key_or_a_sign_out(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let created = cl
+        .admin(
+            "POST",
+            "/v1/admin/keys",
+            Some(serde_json::json!({"name": "Dana", "role": "agent"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let (key, key_id) = {
+        let v = created.json();
+        (
+            v["key"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+        )
+    };
+
+    // The cookie holds a signed session: neither the key nor any encoding of it.
+    let cookie = sign_in(&cl, &key).await;
+    let session = cookie
+        .strip_prefix("closeloop_session=")
+        .unwrap()
+        .to_owned();
+    assert!(session.starts_with("cls_"), "{cookie}");
+    assert!(
+        !session.contains(&key) && !session.contains(&key[4..]),
+        "{cookie}"
+    );
+    use base64::Engine;
+    for engine in [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ] {
+        assert!(!session.contains(&engine.encode(&key)[..20]), "{cookie}");
+    }
+    // The API takes the session as it takes the key; a session cannot open another.
+    let r = cl.call_as(&session, "GET", "/v1/cases", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        cl.call_as(&session, "GET", "/v1/metrics", None)
+            .await
+            .status,
+        200
+    );
+    let r = cl.call_as(&session, "POST", "/v1/sessions", None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+
+    // CSRF tokens are bound to the session: another sign-in's token is refused.
+    let (_, case_id) = open_case(&cl, "console-session-1", 2, "The shower was cold").await;
+    let other = sign_in(&cl, &key).await;
+    assert_ne!(other, cookie, "every sign-in opens a session of its own");
+    let page = format!("/console/cases/{case_id}");
+    let other_csrf = hidden(&get(&cl, &page, &other).await, "csrf");
+    let csrf = hidden(&get(&cl, &page, &cookie).await, "csrf");
+    assert_ne!(other_csrf, csrf);
+    let act = format!("{page}/note");
+    let r = post_form(
+        &cl,
+        &act,
+        &cookie,
+        &format!("csrf={other_csrf}&text=hi"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // Revoking the key ends its sessions at their next request, in the console and the API.
+    let r = cl
+        .admin("DELETE", &format!("/v1/admin/keys/{key_id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(&cl, &page, &cookie).await;
+    let back = format!("/console/sign-in?next=%2Fconsole%2Fcases%2F{case_id}");
+    assert_eq!((r.status, r.header("location")), (303, Some(back.as_str())));
+    assert_eq!(
+        r.cookie("closeloop_session").as_deref(),
+        Some("closeloop_session=")
+    );
+    let r = cl.call_as(&session, "GET", "/v1/cases", None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("revoked"), "{}", r.text());
+
+    // Signing out ends every session of the credential, including a copied cookie.
+    let first = sign_in(&cl, AGENT_TOKEN).await;
+    let second = sign_in(&cl, AGENT_TOKEN).await;
+    let csrf = hidden(&get(&cl, "/console", &first).await, "csrf");
+    let r = post_form(
+        &cl,
+        "/console/sign-out",
+        &first,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some("/console/sign-in"))
+    );
+    for cookie in [&first, &second] {
+        let r = get(&cl, "/console", cookie).await;
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/console/sign-in")),
+            "a session from before the sign-out"
+        );
+    }
+    let again = sign_in(&cl, AGENT_TOKEN).await;
+    assert_eq!(get(&cl, "/console", &again).await.status, 200);
+}
+
+on_host_and_spin!(console_sign_in_leads_back_to_the_page_asked_for);
+async fn console_sign_in_leads_back_to_the_page_asked_for(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let (_, case_id) = open_case(&cl, "console-next-1", 2, "The lift was broken").await;
+    let page = format!("/console/cases/{case_id}");
+    let r = cl.get(&page, &[]).await;
+    let location = r.header("location").expect("a redirect").to_owned();
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        location,
+        format!("/console/sign-in?next=%2Fconsole%2Fcases%2F{case_id}")
+    );
+    let form = cl.get(&location, &[]).await;
+    assert_eq!(hidden(&form, "next"), page);
+    let login = form.cookie("closeloop_login").unwrap();
+    let sign_in = |next: String| {
+        let body = format!(
+            "login={}&key={AGENT_TOKEN}&next={}",
+            hidden(&form, "login"),
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        let headers = [
+            ("cookie", login.clone()),
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+        ];
+        let url = cl.url("/console/sign-in");
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            request("POST", &url, &headers, body.into_bytes()).await
+        }
+    };
+    let r = sign_in(page.clone()).await;
+    assert_eq!((r.status, r.header("location")), (303, Some(page.as_str())));
+    let cookie = r.cookie("closeloop_session").unwrap();
+    let shown = get(&cl, &page, &cookie).await;
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    // Only console pages of this origin: anything else lands on the inbox.
+    for elsewhere in [
+        "https://evil.example/",
+        "//evil.example/console",
+        "/v1/cases",
+    ] {
+        let r = sign_in(elsewhere.to_owned()).await;
+        assert_eq!(r.header("location"), Some("/console"), "{elsewhere}");
+    }
 }

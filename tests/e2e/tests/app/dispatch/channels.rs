@@ -43,7 +43,8 @@ async fn every_channel_sends_its_providers_documented_request(rt: Runtime) {
     }
     // The last send's outcome is recorded after its provider answered.
     crate::quiet(&cl).await;
-    let case_url = format!("http://closeloop.test/v1/cases/{case_id}");
+    // Every alert's case link is the console's case page, which a person can open.
+    let case_url = format!("http://closeloop.test/console/cases/{case_id}");
 
     // Slack incoming webhook: POST JSON to the webhook URL; Block Kit with both buttons.
     let s = &p.slack.delivered()[0];
@@ -69,7 +70,7 @@ async fn every_channel_sends_its_providers_documented_request(rt: Runtime) {
     assert_eq!(actions["elements"][0]["url"], case_url.as_str());
     assert_eq!(
         actions["elements"][1]["url"],
-        format!("{case_url}/acknowledge").as_str()
+        format!("{case_url}#acknowledge").as_str()
     );
     assert!(!text.contains("guest42@example.com") && !text.contains("+447700900123"));
 
