@@ -3,7 +3,10 @@
 //!
 //! The command names the customer's feedback (found by the admin route) and never the
 //! customer: a command may sit in the log's ring, and an erasure must not leave the email it
-//! erases there. The identifiers to scrub from free text are read from the feedback itself.
+//! erases there. The identifiers to scrub from free text
+//! (`closeloop_domain::privacy::identifiers`) are read from the feedback itself (the
+//! customer, the comment, the metadata) and from the customer's words on their cases (answers,
+//! feedback recorded by agents), all loaded before anything is rewritten.
 //! Rewritten: the feedback (`closeloop_domain::privacy::erase_feedback`), its cases, every
 //! event of their files and pages, and the log's ring entries about them (commands are
 //! dropped, verdicts erased like the records). Notices and deliveries hold ids and links
@@ -13,7 +16,7 @@ use std::collections::BTreeSet;
 
 use closeloop_domain::case::{Case, EventKind};
 use closeloop_domain::feedback::Feedback;
-use closeloop_domain::privacy::{self, ErasureRecord};
+use closeloop_domain::privacy::{self, ErasureRecord, Identifiers};
 use closeloop_domain::{ids, keys};
 
 use super::change;
@@ -38,32 +41,44 @@ pub fn erase(
             held.push(feedback);
         }
     }
-    let mut identifiers: Vec<String> = held
+    let case_ids: BTreeSet<String> = held
         .iter()
-        .flat_map(|fb| privacy::identifiers(&fb.customer))
+        .map(|fb| Case::id_for(&fb.id, fb.received_at))
         .collect();
-    identifiers.sort();
-    identifiers.dedup();
-    let mut case_ids = BTreeSet::new();
-    for feedback in &held {
-        let mut erased = feedback.clone();
-        privacy::erase_feedback(&mut erased);
-        f.tx.put(keys::feedback(&feedback.id), &erased);
-        f.touch(&feedback.id);
-        case_ids.insert(Case::id_for(&feedback.id, feedback.received_at));
-    }
     let case_keys: Vec<String> = case_ids
         .iter()
         .flat_map(|id| [keys::case(id), records::case_file(id)])
         .collect();
     f.tx.prefetch(&case_keys)?;
-    let (mut cases, mut events) = (0, 0);
+    let mut held_cases = Vec::new();
     for id in &case_ids {
         let Some((case, file)) = change::load(f, id)? else {
             continue;
         };
-        events += erase_case(f, case, file, &identifiers, by, erasure_id)?;
-        cases += 1;
+        let pages = load_pages(f, &case.id, file.pages)?;
+        held_cases.push((case, file, pages));
+    }
+    // Everything the customer wrote is read before any of it is erased.
+    let said: Vec<&str> = held_cases
+        .iter()
+        .flat_map(|(case, file, pages)| {
+            let events = file
+                .events
+                .iter()
+                .chain(pages.iter().flat_map(|(_, page)| &page.events));
+            privacy::customer_words(case, events)
+        })
+        .collect();
+    let identifiers = privacy::identifiers(&held, said);
+    for feedback in &held {
+        let mut erased = feedback.clone();
+        privacy::erase_feedback(&mut erased);
+        f.tx.put(keys::feedback(&feedback.id), &erased);
+        f.touch(&feedback.id);
+    }
+    let (cases, mut events) = (held_cases.len(), 0);
+    for (case, file, pages) in held_cases {
+        events += erase_case(f, case, file, pages, &identifiers, by, erasure_id);
     }
     let feedback: BTreeSet<String> = held.iter().map(|fb| fb.id.clone()).collect();
     scrub_ring(f, &feedback, &case_ids, &identifiers)?;
@@ -79,26 +94,42 @@ pub fn erase(
     Ok(Verdict::Erased { record })
 }
 
+/// The stored pages of older events of case `case_id`, with their keys.
+fn load_pages(
+    f: &mut Folder<'_, '_>,
+    case_id: &str,
+    pages: u32,
+) -> Result<Vec<(String, EventPage)>, StoreError> {
+    let keys: Vec<String> = (1..=pages)
+        .map(|n| records::case_file_page(case_id, n))
+        .collect();
+    f.tx.prefetch(&keys)?;
+    let mut held = Vec::new();
+    for key in keys {
+        if let Some(page) = f.tx.get::<EventPage>(&key)? {
+            held.push((key, page));
+        }
+    }
+    Ok(held)
+}
+
 /// Erases one case, its file's events and pages; returns how many events were erased.
 fn erase_case(
     f: &mut Folder<'_, '_>,
     mut case: Case,
     mut file: records::CaseFile,
-    identifiers: &[String],
+    pages: Vec<(String, EventPage)>,
+    identifiers: &Identifiers,
     by: &str,
     erasure_id: &str,
-) -> Result<usize, StoreError> {
+) -> usize {
     privacy::erase_case(&mut case, identifiers);
     case.version += 1;
     let mut events = file.events.len();
     for event in &mut file.events {
         privacy::erase_event(event, identifiers);
     }
-    for n in 1..=file.pages {
-        let key = records::case_file_page(&case.id, n);
-        let Some(mut page) = f.tx.get::<EventPage>(&key)? else {
-            continue;
-        };
+    for (key, mut page) in pages {
         events += page.events.len();
         for event in &mut page.events {
             privacy::erase_event(event, identifiers);
@@ -115,7 +146,7 @@ fn erase_case(
     record(f, &mut file, event);
     change::save(f, &file);
     f.tx.put(keys::case(&case.id), &case);
-    Ok(events)
+    events
 }
 
 /// Drops the commands about the erased feedback and cases from the log's ring and erases
@@ -126,7 +157,7 @@ fn scrub_ring(
     f: &mut Folder<'_, '_>,
     feedback: &BTreeSet<String>,
     cases: &BTreeSet<String>,
-    identifiers: &[String],
+    identifiers: &Identifiers,
 ) -> Result<(), StoreError> {
     let state: LogState = f.tx.get(log::STATE_KEY)?.unwrap_or_else(LogState::initial);
     let head = decode_counter(log::SEQ_KEY, f.tx.get_raw(log::SEQ_KEY)?.as_deref())?;
@@ -155,7 +186,7 @@ fn scrub_entry(
     entry: &mut Entry<Command, Verdict>,
     feedback: &BTreeSet<String>,
     cases: &BTreeSet<String>,
-    identifiers: &[String],
+    identifiers: &Identifiers,
 ) -> bool {
     let command_about = entry.command.as_ref().is_some_and(|c| match c {
         Command::Feedback { feedback: fb } => feedback.contains(&fb.id),

@@ -163,3 +163,79 @@ async fn export_then_erase_leaves_no_trace_and_keeps_the_counts(rt: Runtime) {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+// Issue 17: an agent's note kept the customer's first name, and a resolution the order number
+// the customer wrote in their comment. Both go, wherever they are written and however cased.
+on_host_and_spin!(erase_takes_the_first_name_and_the_order_number_out_of_free_text);
+async fn erase_takes_the_first_name_and_the_order_number_out_of_free_text(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    // The customer is "Alex Guest" (the e2e feedback's customer).
+    let (_, case_id) = open_case(&cl, "priv-order", 2, "My order ORD-10442 arrived broken").await;
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case_id}/notes"),
+            Some(json!({"by": "Dana", "text": "called Alex about ORD-10442"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case_id}/resolve"),
+            Some(json!({
+                "by": "Dana",
+                "resolution": "Refunded alex for order 10442 and sent the guest a voucher",
+                "root_cause": "billing-error"
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    cl.settle().await;
+    let before = cl.case(&case_id).await.to_string().to_lowercase();
+    assert!(
+        before.contains("alex") && before.contains("10442"),
+        "{before}"
+    );
+
+    let r = cl
+        .admin(
+            "POST",
+            "/v1/admin/customers/erase",
+            Some(json!({"customer_id": ID})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["cases"], 1);
+
+    let view = cl.case(&case_id).await;
+    let text = view.to_string().to_lowercase();
+    for needle in ["alex", "10442"] {
+        assert!(
+            !text.contains(needle),
+            "{needle} survived the erasure: {view:#}"
+        );
+    }
+    // The store holds digests too, where five digits in a row can occur by chance: look for
+    // the order number as the customer wrote it.
+    for needle in ["alex", "ORD-10442"] {
+        let found = traces(&cl, needle);
+        assert!(
+            found.is_empty(),
+            "{needle} survived in the store: {found:#?}"
+        );
+    }
+    // What the agents wrote that does not identify the customer stays.
+    assert_eq!(
+        view["case"]["resolution"]["summary"],
+        "Refunded [erased] for order [erased] and sent the guest a voucher"
+    );
+    assert!(
+        view["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "note" && e["detail"] == "called [erased] about [erased]"),
+        "{view:#}"
+    );
+}

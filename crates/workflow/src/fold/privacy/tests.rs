@@ -1,7 +1,7 @@
 //! A customer exported, then erased: no stored value anywhere names them or quotes them
 //! afterwards, and the counts stay.
 
-use closeloop_domain::case::{CaseState, CustomerAnswer, EventKind};
+use closeloop_domain::case::{Action, CaseState, CustomerAnswer, EventKind, RootCause};
 use closeloop_domain::feedback::{Customer, Feedback};
 use closeloop_domain::keys;
 use closeloop_domain::notice::NoticeKind;
@@ -193,5 +193,93 @@ fn an_erased_customer_leaves_no_trace_and_the_counts_stay() {
         case(&app, &second).version,
         2,
         "erased: a change of its own"
+    );
+}
+
+/// Issue 17: the customer's first name alone, their phone written another way, and the order
+/// numbers they wrote (in the comment, the metadata, or later to an agent) leave the notes and
+/// the resolution; the agents' ordinary words stay.
+#[test]
+fn free_text_loses_the_first_name_and_the_customer_s_order_numbers() {
+    let app = App::new();
+    let mut fb = feedback("p-9", 2, "Order ORD-10442 arrived broken");
+    fb.customer.phone = Some("+44 7700 900123".into());
+    fb.metadata = serde_json::from_value(serde_json::json!({"booking": "BK7F2Q"})).unwrap();
+    let feedback_id = fb.id.clone();
+    let case_id = accepted(&app, fb);
+    for (i, (text, kind)) in [
+        (
+            "called Alex about ORD-10442 on 07700900123, booking bk7f2q; will call again",
+            EventKind::Note,
+        ),
+        (
+            "my other order 55310 is missing too",
+            EventKind::CustomerFeedback,
+        ),
+        ("Alex's refund for 55310 is on its way", EventKind::Note),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.submit(note(&case_id, text, kind, &format!("n-{i}")));
+    }
+    let resolved = act(
+        &app,
+        &case_id,
+        Action::Resolve {
+            by: "Dana".into(),
+            summary: "refunded alex for order 10442 and sent the guest a voucher".into(),
+            root_cause: RootCause::BillingError,
+        },
+    );
+    assert!(
+        matches!(resolved, Verdict::CaseChanged { .. }),
+        "{resolved:?}"
+    );
+    for needle in ["Alex", "10442", "bk7f2q", "55310", "07700900123"] {
+        assert!(
+            !traces(&app, needle).is_empty(),
+            "{needle} is stored before"
+        );
+    }
+
+    let done = app.submit(Command::EraseCustomer {
+        feedback_ids: vec![feedback_id],
+        by: "admin".into(),
+        erasure_id: "erasure-9".into(),
+    });
+    assert!(
+        matches!(done.verdict, Verdict::Erased { .. }),
+        "{:?}",
+        done.verdict
+    );
+    for needle in [
+        "Alex",
+        "ORD-10442",
+        "bk7f2q",
+        "55310",
+        "07700900123",
+        "7700 900123",
+    ] {
+        let found = traces(&app, needle);
+        assert!(found.is_empty(), "{needle} survived in {found:?}");
+    }
+    let after = case(&app, &case_id);
+    assert_eq!(
+        after.resolution.unwrap().summary,
+        "refunded [erased] for order [erased] and sent the guest a voucher"
+    );
+    let notes: Vec<String> = file(&app, &case_id)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Note)
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "called [erased] about [erased] on [erased], booking [erased]; will call again",
+            "[erased]'s refund for [erased] is on its way",
+        ]
     );
 }
