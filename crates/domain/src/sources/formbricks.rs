@@ -8,7 +8,6 @@
 //! https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md .
 //! Formbricks waits 5 seconds for an answer.
 
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -21,18 +20,11 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
 
-fn key(secret: &str) -> Vec<u8> {
-    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-    base64::engine::general_purpose::STANDARD
-        .decode(raw)
-        .unwrap_or_else(|_| raw.as_bytes().to_vec())
-}
-
 /// The `webhook-signature` value for a message (what Formbricks sends).
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
     let mac = v::hmac_sha256(
-        &key(secret),
+        &v::standard_webhooks_key(secret),
         &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
     );
     format!("v1,{}", v::b64(&mac))
@@ -42,20 +34,7 @@ pub fn verify(secret: &str, d: &Delivery, now: Timestamp) -> Result<(), AuthErro
     let id = d.require(ID_HEADER)?;
     let ts = d.require(TIMESTAMP_HEADER)?;
     let sigs = d.require(SIGNATURE_HEADER)?;
-    v::fresh(ts, TIMESTAMP_HEADER, now)?;
-    let expected = v::hmac_sha256(
-        &key(secret),
-        &[id.as_bytes(), b".", ts.trim().as_bytes(), b".", d.body],
-    );
-    let ok = sigs.split_whitespace().any(|s| match s.split_once(',') {
-        Some(("v1", sig)) => v::base64_matches(sig, &expected),
-        _ => false,
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthError::BadSignature)
-    }
+    v::standard_webhooks(secret, (id, ts, sigs), TIMESTAMP_HEADER, d.body, now)
 }
 
 #[derive(Deserialize)]
