@@ -218,6 +218,9 @@ pub enum EventKind {
     ContactSuppressed,
     /// The customer's personal data was erased.
     CustomerErased,
+    /// The customer answered a follow-up in their own words, by replying to its email or SMS
+    /// (`crate::reply`); the detail quotes them.
+    CustomerReplied,
 }
 
 /// How an agent reached out to the customer.
@@ -267,6 +270,7 @@ kebab_names!(EventKind {
     ClosedWithoutContact => "closed-without-contact", ClosedUnconfirmed => "closed-unconfirmed",
     WatcherAdded => "watcher-added", ReminderQueued => "reminder-queued",
     ContactSuppressed => "contact-suppressed", CustomerErased => "customer-erased",
+    CustomerReplied => "customer-replied",
 });
 
 /// What an agent, the customer or the scheduler does to a case (serialized: the log carries

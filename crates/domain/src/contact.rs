@@ -41,12 +41,19 @@ pub fn dnc_digest(kind: ContactKind, value: &str) -> String {
     let normalised = match kind {
         ContactKind::CustomerId => value.to_owned(),
         ContactKind::Email => value.to_lowercase(),
-        ContactKind::Phone => value
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-            .collect(),
+        ContactKind::Phone => normalise_phone(value),
     };
     crate::ids::digest(&["do-not-contact", kind.as_str(), &normalised])
+}
+
+/// A phone number as the list compares it: without spaces, dashes, brackets or dots
+/// (`+44 7700-900123` is `+447700900123`, as Twilio writes it).
+pub fn normalise_phone(phone: &str) -> String {
+    phone
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect()
 }
 
 /// The digests a customer would be listed under.

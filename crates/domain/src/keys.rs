@@ -14,6 +14,20 @@ pub const DELIVERY: &str = "delivery:";
 pub const API_KEY: &str = "apikey:";
 pub const DO_NOT_CONTACT: &str = "dnc:";
 pub const ERASURE: &str = "erasure:";
+pub const REPLY: &str = "reply:";
+pub const SMS_ROUTE: &str = "reply-route:";
+
+/// A recorded customer reply, under the digest of its provider and message id
+/// (`crate::reply::record_key`).
+pub fn reply(digest: &str) -> String {
+    format!("{REPLY}{digest}")
+}
+
+/// Where an SMS from a phone number goes, under the digest of the number
+/// (`crate::reply::sms_route_key`): the key holds no phone number.
+pub fn sms_route(digest: &str) -> String {
+    format!("{SMS_ROUTE}{digest}")
+}
 
 /// An API key record, under the SHA-256 of the key (`access::hash_key`).
 pub fn api_key(key_hash: &str) -> String {
@@ -76,6 +90,8 @@ mod tests {
             do_not_contact(&crate::ids::digest(&["email", "a@b.c"])),
             erasure(id),
             connection(id),
+            crate::reply::record_key(crate::reply::Provider::Twilio, &"S/M?#".repeat(40)),
+            crate::reply::sms_route_key("+44 7700 900123"),
         ] {
             assert!(key.len() <= 255, "{key}");
             assert!(!key.contains(['/', '\\', '?', '#']), "{key}");

@@ -12,7 +12,10 @@
 //! - [`notice`] and [`delivery`]: what must be told to whom, and the outbox that delivers it
 //!   with retries; [`message`] renders each channel's payload; [`dispatch`] holds the
 //!   directory, channels, templates, alert-fatigue rules and escalation.
-//! - [`link`] and [`page`]: the signed link a customer follows to confirm a fix, and its pages.
+//! - [`link`] and [`page`]: the signed link a customer follows to confirm a fix, and its pages;
+//!   [`reply`]: the customer's answer by replying to the follow-up's email or SMS (Postmark,
+//!   Resend, Twilio), matched to its case by a signed reply address or the number's latest
+//!   follow-up.
 //! - [`keys`] and [`envelope`]: how all of this is laid out in the key-value store.
 //! - [`api`]: the agent API's strict inputs and its views of cases.
 //! - [`problem`]: RFC 9457 problem details, one stable `type` per error.
@@ -47,6 +50,7 @@ pub mod page;
 pub mod privacy;
 pub mod problem;
 pub mod projection;
+pub mod reply;
 pub mod score;
 pub mod session;
 pub mod sources;

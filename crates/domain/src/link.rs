@@ -69,6 +69,17 @@ impl LinkKey {
         mac
     }
 
+    /// The HMAC-SHA256 of `payload` under this key in `context`, another meaning than the
+    /// links' (`context` must not be the links' own prefix): one secret signs the links and,
+    /// say, the reply addresses (`crate::reply::token`) without one ever passing for the other.
+    pub fn tag(&self, context: &[u8], payload: &[u8]) -> [u8; 32] {
+        debug_assert!(context != CONTEXT);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(context);
+        mac.update(payload);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn sign(&self, claims: &LinkClaims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
         let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());

@@ -325,6 +325,7 @@ pub fn quotes_customer(kind: EventKind) -> bool {
             | EventKind::CustomerConfirmed
             | EventKind::Reopened
             | EventKind::CustomerFeedback
+            | EventKind::CustomerReplied
     )
 }
 
@@ -917,6 +918,10 @@ mod tests {
                 EventKind::Reopened,
                 "the customer says it is not resolved: \"ORD-1\"",
             ),
+            event(
+                EventKind::CustomerReplied,
+                "the customer replied by SMS: \"still noisy, ref RM-7781\"",
+            ),
         ];
         let mut case: Case = serde_json::from_value(json!({
             "id": "c", "feedback_id": "f", "opened_at": at, "state": "reopened", "version": 3,
@@ -933,7 +938,8 @@ mod tests {
             [
                 "see X1234",
                 "kettle BK-2291 broken",
-                "the customer says it is not resolved: \"ORD-1\""
+                "the customer says it is not resolved: \"ORD-1\"",
+                "the customer replied by SMS: \"still noisy, ref RM-7781\""
             ]
         );
         case.customer_answer = None;
@@ -964,6 +970,18 @@ mod tests {
         };
         erase_event(&mut quoted, &ids);
         assert_eq!(quoted.detail, ERASED);
+        // A reply by email or SMS is the customer's own words: erased whole, like an answer.
+        let mut reply = CaseEvent {
+            kind: EventKind::CustomerReplied,
+            actor: "customer".into(),
+            detail: "the customer replied by email: \"still noisy, and nobody called\"".into(),
+            ..note.clone()
+        };
+        erase_event(&mut reply, &ids);
+        assert_eq!(
+            (reply.detail.as_str(), reply.actor.as_str()),
+            (ERASED, "customer")
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub enum ProblemKind {
     InvalidTransition,
     Conflict,
     StoreUnavailable,
-    /// A survey platform's API did not answer usably (ingest fetches responses from some).
+    /// A provider's API did not answer usably (ingest fetches survey responses from some
+    /// platforms, and received emails from Resend).
     UpstreamUnavailable,
     Internal,
 }
@@ -96,7 +97,7 @@ impl ProblemKind {
             Self::InvalidTransition => "The case cannot make that change now",
             Self::Conflict => "Someone else changed this first",
             Self::StoreUnavailable => "Storage is unavailable; try again",
-            Self::UpstreamUnavailable => "The survey platform's API did not answer; try again",
+            Self::UpstreamUnavailable => "A provider's API did not answer; try again",
             Self::Internal => "Internal error",
         }
     }
