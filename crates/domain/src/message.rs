@@ -181,7 +181,37 @@ pub fn customer_email(ctx: &MessageContext) -> crate::dispatch::render::Email {
             html_escape(&summary),
             html_escape(&link)
         ),
+        reply_to: None,
     }
+}
+
+/// What a follow-up says when it can be answered by replying.
+pub const REPLY_INVITATION: &str = "Or simply reply to this email: we read every answer.";
+
+/// The follow-up email answerable by replying: `Reply-To` is the case's signed reply address
+/// (`crate::reply::token::address`), and the text says a reply is read. Without an address,
+/// the email as it was.
+pub fn reply_by_email(
+    mut email: crate::dispatch::render::Email,
+    reply_to: Option<String>,
+) -> crate::dispatch::render::Email {
+    if let Some(address) = reply_to {
+        email.text.push_str(&format!("\n{REPLY_INVITATION}\n"));
+        email.html = email
+            .html
+            .replace("</body>", &format!("<p>{REPLY_INVITATION}</p></body>"));
+        email.reply_to = Some(address);
+    }
+    email
+}
+
+/// The customer-messaging webhook's follow-up with the case's reply address (`reply_to`), for
+/// a gateway that sends it by email: its replies come back like closeloop's own.
+pub fn reply_by_gateway(mut message: Value, reply_to: Option<String>) -> Value {
+    if let (Some(address), Some(fields)) = (reply_to, message.as_object_mut()) {
+        fields.insert("reply_to".into(), Value::String(address));
+    }
+    message
 }
 
 /// The follow-up as an SMS to the customer: short, in at most three segments, link last.
@@ -304,6 +334,25 @@ mod tests {
                 .unwrap()
                 .contains("https://cl.example/v1/confirm/t")
         );
+        assert!(v.get("reply_to").is_none());
+        let v = reply_by_gateway(v, Some("reply+t0k@in.cl.example".into()));
+        assert_eq!(v["reply_to"], "reply+t0k@in.cl.example");
+        // By email: Reply-To is the signed address and the text invites a reply.
+        let plain = customer_email(&ctx);
+        assert_eq!(plain.reply_to, None);
+        assert!(!plain.text.contains(REPLY_INVITATION));
+        assert_eq!(reply_by_email(plain.clone(), None), plain);
+        let answerable = reply_by_email(plain, Some("reply+t0k@in.cl.example".into()));
+        assert_eq!(
+            answerable.reply_to.as_deref(),
+            Some("reply+t0k@in.cl.example")
+        );
+        assert!(answerable.text.contains(REPLY_INVITATION));
+        assert!(
+            answerable
+                .html
+                .ends_with(&format!("<p>{REPLY_INVITATION}</p></body></html>"))
+        );
     }
 
     #[test]
@@ -346,6 +395,25 @@ mod tests {
         };
         let v = webhook_alert(&ctx);
         assert_eq!(v["type"], "closeloop.case-reopened");
+        // A reply's alert says so and sends the owner to the case, where the words are: the
+        // notice holds no customer text.
+        let notice = Notice::customer_replied(&case, 1, case.opened_at);
+        let ctx = MessageContext {
+            notice: &notice,
+            case: &case,
+            feedback: &feedback,
+            base_url: "https://cl.example",
+        };
+        assert_eq!(webhook_alert(&ctx)["type"], "closeloop.customer-replied");
+        let slack = slack_alert(&ctx);
+        assert_eq!(
+            slack["text"].as_str().unwrap(),
+            format!(
+                "P1 reply: Ann answered our follow-up (read it on the case): \
+                 https://cl.example/console/cases/{}",
+                case.id
+            )
+        );
         assert_eq!(v["case"]["priority"], "P1");
         assert!(v["feedback"]["customer"].get("email").is_none());
     }

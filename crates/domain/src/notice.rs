@@ -30,6 +30,9 @@ pub enum NoticeKind {
     CustomerReminder,
     /// Followup (issue 8): tell the case's watchers it closed.
     CaseClosed,
+    /// Tell the owner the customer replied to a follow-up in their own words (by email or
+    /// SMS): someone should read it.
+    CustomerReplied,
 }
 
 impl NoticeKind {
@@ -43,6 +46,7 @@ impl NoticeKind {
             Self::DeliveryFailed => "delivery-failed",
             Self::CustomerReminder => "customer-reminder",
             Self::CaseClosed => "case-closed",
+            Self::CustomerReplied => "customer-replied",
         }
     }
 
@@ -206,6 +210,11 @@ impl Notice {
     /// Tells the watchers the case closed (a case closes once).
     pub fn case_closed(case: &Case, now: Timestamp) -> Self {
         Self::new(case, NoticeKind::CaseClosed, 0, now, None)
+    }
+
+    /// The alert for the case's `n`-th reply from the customer (from 1).
+    pub fn customer_replied(case: &Case, n: u32, now: Timestamp) -> Self {
+        Self::new(case, NoticeKind::CustomerReplied, n, now, None)
     }
 
     /// Holds the notice until `at` (quiet hours).

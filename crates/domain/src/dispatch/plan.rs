@@ -256,15 +256,17 @@ fn shared(input: &PlanInput, team: &Team, wanted: &[Channel]) -> Option<Recipien
 pub fn plan(input: &PlanInput) -> Vec<RecipientPlan> {
     let notice = input.notice;
     match notice.kind {
-        NoticeKind::CaseOpened | NoticeKind::CaseReopened => {
+        NoticeKind::CaseOpened | NoticeKind::CaseReopened | NoticeKind::CustomerReplied => {
             let Some(case) = input.case else {
                 return Vec::new();
             };
             let routing = &case.triage.routing;
-            let mode = if notice.kind == NoticeKind::CaseReopened {
-                DeliveryMode::Immediate
-            } else {
+            // The customer speaking again (a "no", a reply) goes to the owner at once, whatever
+            // the routing made of the first answer.
+            let mode = if notice.kind == NoticeKind::CaseOpened {
                 routing.delivery
+            } else {
+                DeliveryMode::Immediate
             };
             if mode == DeliveryMode::Suppress {
                 return Vec::new();
@@ -552,6 +554,21 @@ mod tests {
     }
 
     #[test]
+    fn a_customer_s_reply_goes_to_the_case_owner_and_the_team_channel() {
+        let team = team();
+        let mut c = case(Priority::P2, Routing::to_team("desk", true));
+        c.owner = Some("lee".into());
+        let plans = run(
+            &c,
+            &Notice::customer_replied(&c, 1, t(9)),
+            Some(&team),
+            t(9),
+        );
+        let targets: Vec<String> = plans.iter().map(|p| p.target.key()).collect();
+        assert_eq!(targets, ["team.desk", "member.desk.lee"]);
+    }
+
+    #[test]
     fn quiet_hours_hold_all_but_p1() {
         let team = team();
         // 23:00 UTC is 23:00 in London: quiet until 07:00.
@@ -584,6 +601,9 @@ mod tests {
         let c = case(Priority::P3, r);
         assert!(run(&c, &Notice::case_opened(&c, t(9)), None, t(9)).is_empty());
         assert!(!run(&c, &Notice::case_reopened(&c, t(9)), None, t(9)).is_empty());
+        // A customer's reply is read at once too, whatever the routing made of the answer.
+        let plans = run(&c, &Notice::customer_replied(&c, 1, t(9)), None, t(9));
+        assert!(!plans.is_empty() && plans.iter().all(|p| !p.digest));
     }
 
     #[test]

@@ -125,11 +125,15 @@ pub fn email(
             from,
         } => ProviderRequest::json(
             format!("{}/email", base(api_url)),
-            &serde_json::json!({
-                "From": from, "To": to, "Subject": email.subject,
-                "HtmlBody": email.html, "TextBody": email.text,
-                "Tag": tag, "MessageStream": "outbound",
-            }),
+            &with_reply_to(
+                serde_json::json!({
+                    "From": from, "To": to, "Subject": email.subject,
+                    "HtmlBody": email.html, "TextBody": email.text,
+                    "Tag": tag, "MessageStream": "outbound",
+                }),
+                "ReplyTo",
+                email,
+            ),
         )
         .header("accept", "application/json")
         .header("x-postmark-server-token", server_token),
@@ -139,15 +143,28 @@ pub fn email(
             from,
         } => ProviderRequest::json(
             format!("{}/emails", base(api_url)),
-            &serde_json::json!({
-                "from": from, "to": [to], "subject": email.subject,
-                "html": email.html, "text": email.text,
-                "tags": [{"name": "category", "value": tag.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_")}],
-            }),
+            &with_reply_to(
+                serde_json::json!({
+                    "from": from, "to": [to], "subject": email.subject,
+                    "html": email.html, "text": email.text,
+                    "tags": [{"name": "category", "value": tag.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_")}],
+                }),
+                "reply_to",
+                email,
+            ),
         )
         .header("authorization", &format!("Bearer {api_key}"))
         .header("idempotency-key", idempotency_key),
     }
+}
+
+/// `body` with the email's reply address under `field` (Postmark's `ReplyTo`, Resend's
+/// `reply_to`), when it has one.
+fn with_reply_to(mut body: Value, field: &str, email: &Email) -> Value {
+    if let (Some(address), Some(fields)) = (&email.reply_to, body.as_object_mut()) {
+        fields.insert(field.to_owned(), Value::String(address.clone()));
+    }
+    body
 }
 
 /// Twilio's Messages API: form-encoded `To`, `From` (or `MessagingServiceSid`), `Body`.
@@ -290,6 +307,7 @@ mod tests {
             subject: "S".into(),
             html: "<p>H</p>".into(),
             text: "T".into(),
+            reply_to: None,
         }
     }
 
@@ -315,6 +333,20 @@ mod tests {
         assert_eq!(b["HtmlBody"], "<p>H</p>");
         assert_eq!(b["TextBody"], "T");
         assert_eq!(b["MessageStream"], "outbound");
+        assert!(b.get("ReplyTo").is_none(), "the sender signature's own");
+        // A customer follow-up names its signed reply address ("ReplyTo: Reply To override
+        // email address", Postmark's Email API).
+        let mut follow_up = email_fixture();
+        follow_up.reply_to = Some("reply+abc@in.cl.example".into());
+        let r = email(
+            &p,
+            "ann@example.com",
+            &follow_up,
+            "customer-follow-up",
+            "d2",
+        );
+        let b: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(b["ReplyTo"], "reply+abc@in.cl.example");
     }
 
     #[test]
@@ -337,6 +369,19 @@ mod tests {
         let b: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(b["to"][0], "dana@example.com");
         assert_eq!(b["tags"][0]["value"], "case-opened");
+        assert!(b.get("reply_to").is_none());
+        // Resend's send-email body takes `reply_to`.
+        let mut follow_up = email_fixture();
+        follow_up.reply_to = Some("reply+abc@in.cl.example".into());
+        let r = email(
+            &p,
+            "ann@example.com",
+            &follow_up,
+            "customer-follow-up",
+            "d2",
+        );
+        let b: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(b["reply_to"], "reply+abc@in.cl.example");
     }
 
     #[test]

@@ -151,6 +151,9 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
     };
     let headline = match ctx.notice.kind {
         NoticeKind::CaseReopened => format!("{p} reopened: {who} says it is not resolved"),
+        NoticeKind::CustomerReplied => {
+            format!("{p} reply: {who} answered our follow-up (read it on the case)")
+        }
         NoticeKind::Escalation => format!(
             "Escalation to the {}: {p} case from {who} is not acknowledged ({due})",
             if level <= 1 { "team lead" } else { "manager" }
@@ -369,12 +372,15 @@ pub fn teams(a: &Alert) -> Value {
     })
 }
 
-/// An email: subject, HTML and plain-text parts.
+/// An email: subject, HTML and plain-text parts, and where replies go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     pub subject: String,
     pub html: String,
     pub text: String,
+    /// The `Reply-To` address: a customer follow-up's signed reply address
+    /// (`crate::reply::token`), so the customer's answer comes back to closeloop.
+    pub reply_to: Option<String>,
 }
 
 /// The email for an alert.
@@ -441,6 +447,7 @@ pub fn email(a: &Alert) -> Email {
             html.join("\n")
         ),
         text: text.join("\n"),
+        reply_to: None,
     }
 }
 
