@@ -15,8 +15,9 @@
 //! - [`outbox_tick`]: dispatch's side: hand-overs attempted, and the tick that escalates,
 //!   sends digests and works through the outbox's schedule.
 //! - [`fold`]: what every command does; [`reads`]: what the APIs show, never writing.
-//! - [`confirm`]: the customer's confirmation pages; [`admin`]: API keys and the
-//!   do-not-contact list, written directly (they are not the loop's state).
+//! - [`confirm`]: the customer's confirmation pages; [`replies`]: a customer's reply to a
+//!   follow-up by email or SMS, matched to its case before it is folded; [`admin`]: API keys
+//!   and the do-not-contact list, written directly (they are not the loop's state).
 //! - [`env`]: time, sleep and tokens, with a controllable [`TestEnv`](env::TestEnv).
 //! - [`testing`]: step-by-step interleaving of workflows in tests.
 
@@ -29,6 +30,7 @@ pub mod log;
 pub mod memory;
 pub mod outbox_tick;
 pub mod reads;
+pub mod replies;
 pub mod spin_kv;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

@@ -23,8 +23,9 @@
 //! - [`retriage`]: feedback that changed is triaged again; its case keeps its state and alert.
 //! - [`change`]: a change of a case's state and what it sends (the contact rules included).
 //! - [`agent`]: agents' actions and notes; [`customer`]: the customer's answer through the
-//!   confirmation link; [`sweep`]: tick's reminders and unconfirmed closes; [`privacy`]: a
-//!   customer's erasure.
+//!   confirmation link; [`replies`]: the customer's reply to a follow-up by email or SMS, and
+//!   where an SMS reply goes; [`sweep`]: tick's reminders and unconfirmed closes; [`privacy`]:
+//!   a customer's erasure.
 
 pub mod agent;
 pub mod arrival;
@@ -38,6 +39,7 @@ pub mod privacy;
 pub mod projections;
 pub mod reconcile;
 pub mod records;
+pub mod replies;
 pub mod retriage;
 pub mod sources;
 pub mod sweep;
@@ -53,6 +55,7 @@ use closeloop_domain::followup::FollowUpPolicy;
 use closeloop_domain::link::LinkKey;
 use closeloop_domain::privacy::ErasureRecord;
 use closeloop_domain::problem::{Problem, ProblemKind};
+use closeloop_domain::reply::CustomerReply;
 use closeloop_domain::sources::SourceEvent;
 use closeloop_domain::triage::config::{self, CustomTopics, TeamCalendars};
 use closeloop_domain::triage::routing::RuleSet;
@@ -118,6 +121,8 @@ pub enum Command {
     },
     /// Tick's follow-up sweep over the cases it found due.
     FollowUpSweep { case_ids: Vec<String> },
+    /// The customer's reply to a follow-up (`POST /v1/inbound/...`), matched to its case.
+    CustomerReply { reply: Box<CustomerReply> },
     /// A customer's erasure: their feedback, recorded as erasure `erasure_id` by `by`.
     EraseCustomer {
         feedback_ids: Vec<String>,
@@ -165,6 +170,13 @@ pub enum Verdict {
     },
     /// The customer was erased.
     Erased { record: ErasureRecord },
+    /// The customer's reply is on case `case_id` as event `event_id`; `duplicate`: it was
+    /// recorded before (a redelivery).
+    Replied {
+        case_id: String,
+        event_id: String,
+        duplicate: bool,
+    },
 }
 
 impl Verdict {
@@ -273,6 +285,7 @@ impl<'f, 's> Folder<'f, 's> {
                 answer,
             } => customer::answer(self, case_id, *round, nonce, answer),
             Command::FollowUpSweep { case_ids } => sweep::sweep(self, case_ids),
+            Command::CustomerReply { reply } => replies::receive(self, reply),
             Command::EraseCustomer {
                 feedback_ids,
                 by,

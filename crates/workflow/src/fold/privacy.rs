@@ -9,8 +9,9 @@
 //! feedback recorded by agents), all loaded before anything is rewritten.
 //! Rewritten: the feedback (`closeloop_domain::privacy::erase_feedback`), its cases, every
 //! event of their files and pages, and the log's ring entries about them (commands are
-//! dropped, verdicts erased like the records). Notices and deliveries hold ids and links
-//! only. The read models are recomputed without the erased comments.
+//! dropped, verdicts erased like the records), and the SMS routes of their phone numbers
+//! (`super::replies`: an SMS from them no longer reaches their cases). Notices and deliveries
+//! hold ids and links only. The read models are recomputed without the erased comments.
 
 use std::collections::BTreeSet;
 
@@ -76,6 +77,12 @@ pub fn erase(
         f.tx.put(keys::feedback(&feedback.id), &erased);
         f.touch(&feedback.id);
     }
+    // An SMS from their number no longer leads to their cases.
+    let phones: Vec<&str> = held
+        .iter()
+        .filter_map(|fb| fb.customer.phone.as_deref())
+        .collect();
+    super::replies::forget_sms_routes(f, &phones)?;
     let (cases, mut events) = (held_cases.len(), 0);
     for (case, file, pages) in held_cases {
         events += erase_case(f, case, file, pages, &identifiers, by, erasure_id);
@@ -193,6 +200,7 @@ fn scrub_entry(
         Command::CaseAction { case_id, .. }
         | Command::CaseNote { case_id, .. }
         | Command::CustomerAnswer { case_id, .. } => cases.contains(case_id),
+        Command::CustomerReply { reply } => cases.contains(&reply.case_id),
         _ => false,
     });
     let verdict_about = match &mut entry.verdict {

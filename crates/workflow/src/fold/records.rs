@@ -46,6 +46,10 @@ pub struct CaseFile {
     /// The resolution round whose one reminder was sent (0: none yet).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reminded_round: u32,
+    /// How many replies in words the customer sent (by email or SMS): the occasion of each
+    /// reply's alert.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
