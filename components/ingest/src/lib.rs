@@ -1,6 +1,8 @@
 //! ingest: feedback in. `POST /v1/feedback` takes closeloop's canonical feedback JSON;
 //! `POST /v1/sources/{connection_id}[/{url_token}]` platforms' own webhooks ([`sources`]; `HEAD`
-//! and `GET` answer their URL checks); `/v1/admin/connections` manages connections.
+//! and `GET` answer their URL checks); `/v1/admin/connections` manages connections;
+//! `POST /v1/inbound/{postmark,resend,twilio}` the customer's replies to follow-ups, by email
+//! and SMS (`closeloop_edge::inbound`).
 //!
 //! Feedback is validated here and folded on the log (`closeloop_workflow::fold`): stored once,
 //! triaged and its case opened and alert planned, in one write. The answer goes out before the
@@ -10,12 +12,14 @@
 mod sources;
 
 use closeloop_edge::domain::feedback::{self, FeedbackInput};
-use closeloop_edge::domain::{envelope::Ref, keys, problem::Problem, sources::MAX_WEBHOOK_BYTES};
+use closeloop_edge::domain::{
+    envelope::Ref, keys, problem::Problem, reply, sources::MAX_WEBHOOK_BYTES,
+};
 use closeloop_edge::flow::fold::{Command, Verdict};
 use closeloop_edge::http::{self, Handled, Incoming};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
-use closeloop_edge::{clock, connections, workflow};
+use closeloop_edge::{clock, connections, inbound, workflow};
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -23,11 +27,17 @@ const COMPONENT: &str = "ingest";
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    // The largest body any route takes; each route checks its own limit.
-    http::serve(COMPONENT, req, out, MAX_WEBHOOK_BYTES, route);
+    // The largest body any route takes (an email reply, attachments and all); each route
+    // checks its own limit.
+    http::serve(COMPONENT, req, out, reply::MAX_INBOUND_BYTES, route);
 }
 
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
+    if let ["v1", "inbound", provider] = req.segments().as_slice() {
+        log.route(inbound::route(provider).ok_or_else(|| http::not_found(&req.path))?);
+        return inbound::receive(COMPONENT, req, log);
+    }
+    req.require_body_at_most(MAX_WEBHOOK_BYTES)?;
     let (route, take): (&'static str, fn(&Incoming, &mut RequestLog) -> _) =
         match req.segments().as_slice() {
             ["v1", "feedback"] => ("/v1/feedback", receive),

@@ -18,8 +18,10 @@ use closeloop_domain::dispatch::signing::WebhookSecret;
 use closeloop_domain::dispatch::{escalation, store};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
+use closeloop_domain::link::LinkKey;
 use closeloop_domain::message::{self, MessageContext};
 use closeloop_domain::notice::{Notice, NoticeKind};
+use closeloop_domain::reply::token;
 use closeloop_domain::{Timestamp, keys};
 use closeloop_workflow::attempt::Outcome;
 use closeloop_workflow::outbox_tick;
@@ -317,7 +319,9 @@ fn request(
             Destination::SignedWebhook { url, secret },
         ) => {
             let body = match &ctx {
-                Some(ctx) if follow_up => message::customer_follow_up(ctx),
+                Some(ctx) if follow_up => {
+                    message::reply_by_gateway(message::customer_follow_up(ctx), reply_to(ctx.case))
+                }
                 Some(ctx) => message::webhook_alert(ctx),
                 None => render::webhook(&a, &loaded.notice.id),
             };
@@ -329,7 +333,9 @@ fn request(
         (Channel::Email, Destination::Email(to)) => {
             let provider = email_provider().ok_or(AttemptError::NotConfigured)?;
             let email = match &ctx {
-                Some(ctx) if follow_up => message::customer_email(ctx),
+                Some(ctx) if follow_up => {
+                    message::reply_by_email(message::customer_email(ctx), reply_to(ctx.case))
+                }
                 _ => render::email(&a),
             };
             let which = match provider {
@@ -359,6 +365,23 @@ fn request(
         }
         _ => return Err(AttemptError::NotConfigured),
     })
+}
+
+/// The signed reply address of `case` (`reply_to_address` with the case's reply token), for a
+/// customer follow-up; `None` when replies by email are not set up. A `reply_to_address` that
+/// cannot take a token is logged, and the follow-up goes without one.
+fn reply_to(case: &Case) -> Option<String> {
+    let template = config::optional("reply_to_address")?;
+    let key = LinkKey::new(&config::optional("link_signing_key")?)?;
+    let token = token::sign(&key, &case.id)?;
+    token::address(&template, &token)
+        .map_err(|why| {
+            log::error(
+                "reply_to_address is not usable; follow-ups go without Reply-To",
+                &why,
+            )
+        })
+        .ok()
 }
 
 /// The most provider calls a courier keeps in flight at once.

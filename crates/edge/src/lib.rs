@@ -9,7 +9,8 @@
 //! one structured log line per request ([`log`]), dispatch's channels and admin views
 //! ([`channels`], [`directory`]), and the admin APIs of plain records no workflow touches:
 //! source connections ([`connections`]) and people (keys, the do-not-contact list, customers'
-//! data: [`people`]).
+//! data: [`people`]); and the customer's replies by email or SMS coming back through the
+//! providers' inbound webhooks ([`inbound`]).
 
 pub mod access;
 pub mod channels;
@@ -19,6 +20,7 @@ pub mod connections;
 pub mod directory;
 pub mod env;
 pub mod http;
+pub mod inbound;
 pub mod kv;
 pub mod log;
 pub mod outbound;
