@@ -13,6 +13,7 @@ mod lifecycle;
 mod links;
 mod metrics;
 mod privacy;
+mod replies;
 mod roles;
 mod sources;
 mod the_loop;
