@@ -539,3 +539,37 @@ async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
         .await;
     assert_eq!(r.json()["do_not_contact"], false);
 }
+
+/// `closeloop_domain::reply::MAX_INBOUND_BYTES`: Postmark posts attachments inline.
+const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
+
+on_host_and_spin!(an_inbound_email_is_read_up_to_its_limit_and_refused_past_it);
+async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtime) {
+    let api = MockReceiver::start().await;
+    let cl = start(rt, &api).await;
+    let sized = |n: usize| {
+        let (head, tail) = (r#"{"MessageID": "big-1", "TextBody": ""#, r#""}"#);
+        let mut body = head.as_bytes().to_vec();
+        body.resize(n - tail.len(), b'x');
+        body.extend_from_slice(tail.as_bytes());
+        assert_eq!(body.len(), n);
+        body
+    };
+    let path = "/v1/inbound/postmark";
+    let headers = postmark_headers(POSTMARK_PASSWORD);
+    let r = post(&cl, path, &headers, sized(MAX_INBOUND_BYTES)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "ignored", "read, and no reply address");
+    post(&cl, path, &headers, sized(MAX_INBOUND_BYTES + 1))
+        .await
+        .problem(413);
+    // The other routes keep their own, smaller limit.
+    let r = cl
+        .post_raw(
+            "/v1/sources/none",
+            "application/json",
+            vec![b' '; 300 * 1024],
+        )
+        .await;
+    r.problem(413);
+}
