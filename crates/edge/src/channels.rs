@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use closeloop_domain::case::{Case, CaseState};
-use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Target};
+use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Failure, Target};
 use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
 use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
 use closeloop_domain::dispatch::render::{self, Alert};
@@ -24,7 +24,7 @@ use closeloop_domain::{Timestamp, keys};
 use closeloop_workflow::attempt::Outcome;
 use closeloop_workflow::outbox_tick;
 use closeloop_workflow::store::{StoreError, decode};
-use serde_json::json;
+use serde_json::{Value, json};
 use spin_sdk::http::Method;
 
 use crate::kv::Kv;
@@ -278,13 +278,14 @@ fn alert(kv: &Reads<'_>, loaded: &Loaded, base_url: &str, templates: &Templates)
     }
 }
 
-/// The provider request for `delivery`, and which provider reads the answer.
-fn request(
+/// The message for `delivery` on its channel, rendered from the records as they are now: a
+/// JSON body (Slack, Teams, webhooks, PagerDuty), an email's parts, or an SMS text.
+fn render(
     kv: &Reads<'_>,
     delivery: &Delivery,
     loaded: &Loaded,
-    now: Timestamp,
-) -> Result<(Provider, ProviderRequest), AttemptError> {
+    dest: &Destination,
+) -> Result<Value, AttemptError> {
     let base_url = config::public_base_url();
     let templates = match &loaded.case {
         Some(case) => team_of(kv, case)
@@ -304,34 +305,61 @@ fn request(
         _ => None,
     };
     let a = alert(kv, loaded, &base_url, &templates);
-    let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
+    let email = |email: render::Email| serde_json::to_value(email).expect("an email serializes");
+    Ok(match (delivery.channel, dest) {
+        (Channel::Slack, _) => render::slack(&a),
+        (Channel::Teams, _) => render::teams(&a),
+        (Channel::Webhook | Channel::CustomerWebhook, _) => match &ctx {
+            Some(ctx) if follow_up => message::customer_follow_up(ctx),
+            Some(ctx) => message::webhook_alert(ctx),
+            None => render::webhook(&a, &loaded.notice.id),
+        },
+        (Channel::Email, _) => email(match &ctx {
+            Some(ctx) if follow_up => message::customer_email(ctx),
+            _ => render::email(&a),
+        }),
+        (Channel::Sms, _) => Value::String(match &ctx {
+            Some(ctx) if follow_up => message::customer_sms(ctx),
+            _ => render::sms_text(&a),
+        }),
+        (Channel::PagerDuty, Destination::PagerDuty(key)) => render::pagerduty(&a, key),
+        _ => return Err(AttemptError::NotConfigured),
+    })
+}
+
+/// The provider request that sends `message` to `dest`, and which provider reads the answer.
+/// A webhook's signature is made now (its timestamp is the attempt's); the body is `message`.
+fn request(
+    delivery: &Delivery,
+    dest: Destination,
+    message: &Value,
+    now: Timestamp,
+) -> Result<(Provider, ProviderRequest), AttemptError> {
+    let kept = |what| AttemptError::Connection(format!("the kept message is not {what}"));
     Ok(match (delivery.channel, dest) {
         (Channel::Slack, Destination::Url(url)) => {
-            (Provider::Slack, providers::slack(&url, &render::slack(&a)))
+            (Provider::Slack, providers::slack(&url, message))
         }
         (Channel::Teams, Destination::Url(url)) => {
-            (Provider::Teams, providers::teams(&url, &render::teams(&a)))
+            (Provider::Teams, providers::teams(&url, message))
         }
         (
             Channel::Webhook | Channel::CustomerWebhook,
             Destination::SignedWebhook { url, secret },
-        ) => {
-            let body = match &ctx {
-                Some(ctx) if follow_up => message::customer_follow_up(ctx),
-                Some(ctx) => message::webhook_alert(ctx),
-                None => render::webhook(&a, &loaded.notice.id),
-            };
-            (
-                Provider::Webhook,
-                providers::webhook(&url, secret.as_ref(), &delivery.id, now.timestamp(), &body),
-            )
-        }
+        ) => (
+            Provider::Webhook,
+            providers::webhook(
+                &url,
+                secret.as_ref(),
+                &delivery.id,
+                now.timestamp(),
+                message,
+            ),
+        ),
         (Channel::Email, Destination::Email(to)) => {
             let provider = email_provider().ok_or(AttemptError::NotConfigured)?;
-            let email = match &ctx {
-                Some(ctx) if follow_up => message::customer_email(ctx),
-                _ => render::email(&a),
-            };
+            let email: render::Email =
+                serde_json::from_value(message.clone()).map_err(|_| kept("an email"))?;
             let which = match provider {
                 EmailProvider::Postmark { .. } => Provider::Postmark,
                 EmailProvider::Resend { .. } => Provider::Resend,
@@ -343,19 +371,13 @@ fn request(
         }
         (Channel::Sms, Destination::Phone(to)) => {
             let twilio = twilio().ok_or(AttemptError::NotConfigured)?;
-            let text = match &ctx {
-                Some(ctx) if follow_up => message::customer_sms(ctx),
-                _ => render::sms_text(&a),
-            };
-            (Provider::Twilio, providers::sms(&twilio, &to, &text))
+            let text = message.as_str().ok_or_else(|| kept("a text"))?;
+            (Provider::Twilio, providers::sms(&twilio, &to, text))
         }
-        (Channel::PagerDuty, Destination::PagerDuty(key)) => {
+        (Channel::PagerDuty, Destination::PagerDuty(_)) => {
             let url =
                 config::optional("pagerduty_events_url").unwrap_or_else(|| PAGERDUTY_EVENTS.into());
-            (
-                Provider::PagerDuty,
-                providers::pagerduty(&url, &render::pagerduty(&a, &key)),
-            )
+            (Provider::PagerDuty, providers::pagerduty(&url, message))
         }
         _ => return Err(AttemptError::NotConfigured),
     })
@@ -364,19 +386,30 @@ fn request(
 /// The most provider calls a courier keeps in flight at once.
 const MAX_IN_FLIGHT: usize = 16;
 
-/// A provider call on its way.
+/// A provider call on its way, with the message it carries.
 struct Sending {
     provider: Provider,
     call: outbound::InFlight,
+    message: Value,
 }
 
-/// Renders one delivery and sends it, without waiting for the answer.
-fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, AttemptError> {
+/// Sends one delivery, without waiting for the answer: the message a failed first attempt
+/// kept, else one rendered now.
+fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
     let loaded = load(kv, delivery)?;
     if let Some(obsolete) = obsolete(&loaded) {
-        return Err(obsolete);
+        return Err(obsolete.into());
     }
-    let (provider, request) = request(kv, delivery, &loaded, clock::now())?;
+    let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
+    let message = match &delivery.rendered {
+        Some(kept) => kept.clone(),
+        None => render(kv, delivery, &loaded, &dest)?,
+    };
+    let failed = |error| Failure {
+        error,
+        rendered: Some(message.clone()),
+    };
+    let (provider, request) = request(delivery, dest, &message, clock::now()).map_err(failed)?;
     let timeout = Duration::from_millis(config::number(
         "delivery_timeout_ms",
         delivery::DEFAULT_TIMEOUT_MS,
@@ -387,25 +420,33 @@ fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, AttemptError> {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let call = outbound::start(Method::Post, &request.url, &headers, &request.body, timeout)
-        .map_err(attempt_error)?;
-    Ok(Sending { provider, call })
+        .map_err(|e| failed(attempt_error(e)))?;
+    Ok(Sending {
+        provider,
+        call,
+        message,
+    })
 }
 
-/// The provider's answer, as the attempt's result.
-fn answer(sending: Sending) -> Result<(), AttemptError> {
-    let response = sending
-        .call
-        .answer(outbound::MAX_RESPONSE_BYTES)
-        .map_err(attempt_error)?;
+/// The provider's answer, as the attempt's result (a failure carries the message sent).
+fn answer(sending: Sending) -> Result<(), Failure> {
     let now = clock::now();
-    providers::classify(
-        sending.provider,
-        response.status,
-        response
-            .header("retry-after")
-            .and_then(|v| delivery::parse_retry_after(v, now)),
-        &response.body,
-    )
+    let result = (sending.call.answer(outbound::MAX_RESPONSE_BYTES))
+        .map_err(attempt_error)
+        .and_then(|response| {
+            providers::classify(
+                sending.provider,
+                response.status,
+                response
+                    .header("retry-after")
+                    .and_then(|v| delivery::parse_retry_after(v, now)),
+                &response.body,
+            )
+        });
+    result.map_err(|error| Failure {
+        error,
+        rendered: Some(sending.message),
+    })
 }
 
 fn attempt_error(e: OutboundError) -> AttemptError {
@@ -435,7 +476,7 @@ impl<'a> Courier<'a> {
 }
 
 impl outbox_tick::Courier for Courier<'_> {
-    fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
+    fn send(&self, delivery: &Delivery) -> Result<(), Failure> {
         start(&self.reads, delivery).and_then(answer)
     }
 

@@ -370,7 +370,7 @@ pub fn teams(a: &Alert) -> Value {
 }
 
 /// An email: subject, HTML and plain-text parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Email {
     pub subject: String,
     pub html: String,

@@ -256,7 +256,7 @@ async fn p2_cases_do_not_page_and_a_team_template_is_used(rt: Runtime) {
     assert!(
         form[2]
             .1
-            .starts_with("P2 Guest guest-8: Cold <breakfast> http://closeloop.test/v1/cases/"),
+            .starts_with("P2 Guest guest-8: Cold <breakfast> http://closeloop.test/console/cases/"),
         "{:?}",
         form[2]
     );
