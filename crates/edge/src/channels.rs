@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use closeloop_domain::alert_action::{self, QuickAction};
 use closeloop_domain::case::{Case, CaseState};
 use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Failure, Target};
 use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
@@ -18,6 +19,7 @@ use closeloop_domain::dispatch::signing::WebhookSecret;
 use closeloop_domain::dispatch::{escalation, store};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
+use closeloop_domain::link::{self, LinkKey};
 use closeloop_domain::message::{self, MessageContext};
 use closeloop_domain::notice::{Notice, NoticeKind};
 use closeloop_domain::{Timestamp, keys};
@@ -304,7 +306,23 @@ fn render(
         }),
         _ => None,
     };
-    let a = alert(kv, loaded, &base_url, &templates);
+    let mut a = alert(kv, loaded, &base_url, &templates);
+    a.slack_actions = config::optional("slack_signing_secret").is_some();
+    // A person's own email or Teams: "Acknowledge" acts in one click, as them.
+    let key = config::optional("link_signing_key").and_then(|k| LinkKey::new(&k));
+    if let (Target::Member { team, member }, Some(case), Some(key)) =
+        (&delivery.to, &loaded.case, key)
+        && matches!(delivery.channel, Channel::Email | Channel::Teams)
+        && a.ack_url.is_some()
+    {
+        let ttl = config::number("link_ttl_hours", link::DEFAULT_TTL_HOURS as u64) as i64;
+        let who = (team.as_str(), member.as_str());
+        let now = clock::now();
+        let ack = QuickAction::Acknowledge;
+        a.ack_url = Some(alert_action::one_click_link(
+            &key, &base_url, case, who, ack, now, ttl,
+        ));
+    }
     let email = |email: render::Email| serde_json::to_value(email).expect("an email serializes");
     Ok(match (delivery.channel, dest) {
         (Channel::Slack, _) => render::slack(&a),

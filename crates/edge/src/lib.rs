@@ -12,6 +12,7 @@
 //! data: [`people`]).
 
 pub mod access;
+pub mod alert_actions;
 pub mod channels;
 pub mod clock;
 pub mod config;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::directory::Templates;
 use super::sms;
 use crate::Timestamp;
+use crate::alert_action::QuickAction;
 use crate::message::MessageContext;
 use crate::notice::NoticeKind;
 
@@ -44,7 +45,12 @@ pub struct Alert {
     pub reasons: Vec<String>,
     pub case_id: String,
     pub case_url: Option<String>,
+    /// Where "Acknowledge" leads: the case page's form, or a member's one-click link.
     pub ack_url: Option<String>,
+    /// Slack's buttons act in place ("Acknowledge", "Assign to me" post to closeloop's Slack
+    /// interactivity route) instead of opening the case page: set when the Slack app's
+    /// signing secret is configured.
+    pub slack_actions: bool,
     pub items: Vec<DigestItem>,
     /// A line of context (the watchers of a closed case).
     pub extra: Option<String>,
@@ -180,6 +186,7 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
         case_url: Some(ctx.case_url()),
         // The case page's acknowledge form (one click there, signed in).
         ack_url: Some(format!("{}#acknowledge", ctx.case_url())),
+        slack_actions: false,
         items: Vec::new(),
         extra,
         at: ctx.notice.created_at,
@@ -206,6 +213,7 @@ pub fn digest(items: Vec<DigestItem>, at: Timestamp) -> Alert {
         case_id: String::new(),
         case_url: None,
         ack_url: None,
+        slack_actions: false,
         items,
         extra: None,
         at,
@@ -308,10 +316,16 @@ pub fn slack(a: &Alert) -> Value {
         buttons.push(json!({"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Open case"},
             "url": url, "action_id": "open_case"}));
     }
-    if let Some(url) = &a.ack_url {
+    if a.slack_actions && !a.case_id.is_empty() {
+        for action in [QuickAction::Acknowledge, QuickAction::AssignToMe] {
+            buttons.push(json!({"type": "button",
+                "text": {"type": "plain_text", "text": action.label()},
+                "action_id": action.action_id(), "value": a.case_id}));
+        }
+    } else if let Some(url) = &a.ack_url {
         buttons.push(
             json!({"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-            "url": url, "action_id": "acknowledge", "value": a.case_id}),
+            "url": url, "action_id": "acknowledge_page", "value": a.case_id}),
         );
     }
     blocks.push(json!({"type": "actions", "elements": buttons}));
@@ -584,6 +598,7 @@ mod tests {
             case_id: "c1".into(),
             case_url: Some("https://cl.example/console/cases/c1".into()),
             ack_url: Some("https://cl.example/console/cases/c1#acknowledge".into()),
+            slack_actions: false,
             items: vec![],
             extra: None,
             at: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
@@ -602,7 +617,33 @@ mod tests {
             actions["elements"][0]["url"],
             "https://cl.example/console/cases/c1"
         );
-        assert_eq!(actions["elements"][1]["action_id"], "acknowledge");
+        assert_eq!(
+            actions["elements"][1]["url"],
+            "https://cl.example/console/cases/c1#acknowledge"
+        );
+        assert_eq!(actions["elements"][1]["action_id"], "acknowledge_page");
+    }
+
+    /// Block Kit button elements: `action_id` names the action in the interaction payload and
+    /// `value` is sent with it; a button with a `url` opens it (and Slack still tells the app)
+    /// (<https://api.slack.com/reference/block-kit/block-elements#button>).
+    #[test]
+    fn with_slacks_interactivity_the_buttons_act_in_place() {
+        let v = slack(&Alert {
+            slack_actions: true,
+            ..alert("cold room")
+        });
+        let actions = v["blocks"].as_array().unwrap().last().unwrap();
+        let elements = actions["elements"].as_array().unwrap();
+        assert_eq!(elements[0]["action_id"], "open_case");
+        for (e, id) in elements[1..].iter().zip(["acknowledge", "assign_to_me"]) {
+            assert_eq!(
+                (e["action_id"].as_str(), e["value"].as_str()),
+                (Some(id), Some("c1"))
+            );
+            assert!(e.get("url").is_none(), "{e}");
+        }
+        assert_eq!(elements.len(), 3);
     }
 
     #[test]
