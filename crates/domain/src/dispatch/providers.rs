@@ -12,7 +12,7 @@
 //! | Resend | `POST /emails`, JSON | `Authorization: Bearer` | `Idempotency-Key` | <https://resend.com/docs/api-reference/emails/send-email> |
 //! | Twilio | `POST /2010-04-01/Accounts/{sid}/Messages.json`, form | HTTP basic (SID:token) | none | <https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource> |
 //! | webhook | `POST <url>`, JSON | Standard Webhooks signature | `webhook-id` | <https://www.standardwebhooks.com/> |
-//! | PagerDuty | `POST /v2/enqueue`, JSON | `routing_key` in the body | `dedup_key` | <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/> |
+//! | PagerDuty | `POST /v2/enqueue`, JSON: `trigger`, then `acknowledge` and `resolve` as the case goes | `routing_key` in the body | `dedup_key` (the case) | <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/> |
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

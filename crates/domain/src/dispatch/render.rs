@@ -466,7 +466,8 @@ pub fn sms_text(a: &Alert) -> String {
 }
 
 /// A PagerDuty Events v2 trigger. `dedup_key` is the case, so repeated alerts about one case
-/// join one incident. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
+/// join one incident, and a reopened case's alert opens a new one once the first was
+/// resolved. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
 pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
     let severity = match a.priority.as_str() {
         "P1" => "critical",
@@ -481,7 +482,7 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
     json!({
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": format!("closeloop-case-{}", a.case_id),
+        "dedup_key": super::incident::dedup_key(&a.case_id),
         "payload": {
             "summary": truncate(&a.title(|s| s.to_owned()), 1024),
             "source": "closeloop",
@@ -499,6 +500,22 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
         "client": "closeloop",
         "client_url": a.case_url,
     })
+}
+
+/// A PagerDuty Events v2 `acknowledge` or `resolve` of the incident case `case_id` triggered
+/// (`None` for a notice that is not an incident update). PagerDuty documents these bodies as
+/// exactly `routing_key`, `dedup_key` and `event_action`: no payload.
+pub fn pagerduty_update(kind: NoticeKind, routing_key: &str, case_id: &str) -> Option<Value> {
+    let action = match kind {
+        NoticeKind::IncidentAcknowledged => "acknowledge",
+        NoticeKind::IncidentResolved => "resolve",
+        _ => return None,
+    };
+    Some(json!({
+        "routing_key": routing_key,
+        "dedup_key": super::incident::dedup_key(case_id),
+        "event_action": action,
+    }))
 }
 
 /// The generic webhook's body for notices that are not about one case.
@@ -734,5 +751,43 @@ mod tests {
         assert_eq!(v["payload"]["source"], "closeloop");
         assert_eq!(v["dedup_key"], "closeloop-case-c1");
         assert_eq!(v["payload"]["timestamp"], "2026-11-23T09:00:00Z");
+        // A reopened case's alert uses the same key: PagerDuty opens a new incident under it
+        // once the first was resolved.
+        let mut reopened = alert("x");
+        reopened.kind = NoticeKind::CaseReopened;
+        assert_eq!(
+            pagerduty(&reopened, "R0UT1NGKEY")["dedup_key"],
+            "closeloop-case-c1"
+        );
+    }
+
+    /// PagerDuty's "Send an Alert Event" page
+    /// (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>, the Acknowledge
+    /// and Resolve example payloads) shows these bodies as exactly:
+    ///
+    /// ```json
+    /// { "routing_key": "routingkeyhere", "dedup_key": "dedupkeyhere", "event_action": "acknowledge" }
+    /// { "routing_key": "routingkeyhere", "dedup_key": "dedupkeyhere", "event_action": "resolve" }
+    /// ```
+    ///
+    /// and says "Subsequent acknowledge or resolve events sent via a different `routing_key`
+    /// from the original will be dropped": the trigger's routing key and `dedup_key` it is.
+    #[test]
+    fn pagerduty_acknowledge_and_resolve_are_documented_shape() {
+        let trigger = pagerduty(&alert("x"), "R0UT1NGKEY");
+        for (kind, action) in [
+            (NoticeKind::IncidentAcknowledged, "acknowledge"),
+            (NoticeKind::IncidentResolved, "resolve"),
+        ] {
+            let v = pagerduty_update(kind, "R0UT1NGKEY", "c1").unwrap();
+            assert_eq!(
+                v,
+                json!({"routing_key": "R0UT1NGKEY", "dedup_key": "closeloop-case-c1",
+                       "event_action": action})
+            );
+            assert_eq!(v["dedup_key"], trigger["dedup_key"]);
+            assert_eq!(v["routing_key"], trigger["routing_key"]);
+        }
+        assert_eq!(pagerduty_update(NoticeKind::CaseOpened, "R", "c1"), None);
     }
 }
