@@ -15,7 +15,7 @@ use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
 use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
 use closeloop_domain::dispatch::render::{self, Alert};
 use closeloop_domain::dispatch::signing::WebhookSecret;
-use closeloop_domain::dispatch::{escalation, store};
+use closeloop_domain::dispatch::{escalation, incident, store};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::message::{self, MessageContext};
@@ -205,8 +205,21 @@ fn load(kv: &Reads<'_>, delivery: &Delivery) -> Result<Loaded, AttemptError> {
 }
 
 /// Why a message is no longer wanted, if it is not.
-fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
+fn obsolete(delivery: &Delivery, loaded: &Loaded) -> Option<AttemptError> {
     let case = loaded.case.as_ref()?;
+    if delivery.channel == Channel::PagerDuty && !incident::still_wanted(&loaded.notice, case) {
+        // A trigger once the case was taken up or done with would open an incident nothing
+        // resolves; an update of an earlier episode would touch the reopened case's incident.
+        return Some(AttemptError::Obsolete(format!(
+            "PagerDuty no longer needs it: the case is {}{}",
+            case.state.as_str(),
+            if case.reopen_count > 0 {
+                format!(" (reopened {} time(s))", case.reopen_count)
+            } else {
+                String::new()
+            }
+        )));
+    }
     match loaded.notice.kind {
         kind if kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer => {
             Some(AttemptError::Obsolete(format!(
@@ -286,6 +299,14 @@ fn render(
     loaded: &Loaded,
     dest: &Destination,
 ) -> Result<Value, AttemptError> {
+    if loaded.notice.kind.is_incident_update() {
+        // PagerDuty's acknowledge or resolve: the trigger's routing key and dedup key only.
+        let Destination::PagerDuty(key) = dest else {
+            return Err(AttemptError::NotConfigured);
+        };
+        return render::pagerduty_update(loaded.notice.kind, key, &delivery.case_id)
+            .ok_or(AttemptError::NotConfigured);
+    }
     let base_url = config::public_base_url();
     let templates = match &loaded.case {
         Some(case) => team_of(kv, case)
@@ -397,7 +418,7 @@ struct Sending {
 /// kept, else one rendered now.
 fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
     let loaded = load(kv, delivery)?;
-    if let Some(obsolete) = obsolete(&loaded) {
+    if let Some(obsolete) = obsolete(delivery, &loaded) {
         return Err(obsolete.into());
     }
     let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
