@@ -300,11 +300,12 @@ fn render(
     dest: &Destination,
 ) -> Result<Value, AttemptError> {
     if loaded.notice.kind.is_incident_update() {
-        // PagerDuty's acknowledge or resolve: the trigger's routing key and dedup key only.
-        let Destination::PagerDuty(key) = dest else {
+        // PagerDuty's acknowledge or resolve: the trigger's dedup key (and, in the request,
+        // the routing key of the endpoint it paged).
+        let Destination::PagerDuty(_) = dest else {
             return Err(AttemptError::NotConfigured);
         };
-        return render::pagerduty_update(loaded.notice.kind, key, &delivery.case_id)
+        return render::pagerduty_update(loaded.notice.kind, &delivery.case_id)
             .ok_or(AttemptError::NotConfigured);
     }
     let base_url = config::public_base_url();
@@ -343,7 +344,7 @@ fn render(
             Some(ctx) if follow_up => message::customer_sms(ctx),
             _ => render::sms_text(&a),
         }),
-        (Channel::PagerDuty, Destination::PagerDuty(key)) => render::pagerduty(&a, key),
+        (Channel::PagerDuty, Destination::PagerDuty(_)) => render::pagerduty(&a),
         _ => return Err(AttemptError::NotConfigured),
     })
 }
@@ -395,10 +396,13 @@ fn request(
             let text = message.as_str().ok_or_else(|| kept("a text"))?;
             (Provider::Twilio, providers::sms(&twilio, &to, text))
         }
-        (Channel::PagerDuty, Destination::PagerDuty(_)) => {
+        (Channel::PagerDuty, Destination::PagerDuty(key)) => {
             let url =
                 config::optional("pagerduty_events_url").unwrap_or_else(|| PAGERDUTY_EVENTS.into());
-            (Provider::PagerDuty, providers::pagerduty(&url, message))
+            (
+                Provider::PagerDuty,
+                providers::pagerduty(&url, &key, message),
+            )
         }
         _ => return Err(AttemptError::NotConfigured),
     })
