@@ -30,6 +30,13 @@ pub enum NoticeKind {
     CustomerReminder,
     /// Followup (issue 8): tell the case's watchers it closed.
     CaseClosed,
+    /// Tell PagerDuty the incident the case's alert triggered is acknowledged (someone took
+    /// the case up): sent only to the PagerDuty endpoints the case paged
+    /// (`dispatch::incident`).
+    IncidentAcknowledged,
+    /// Tell PagerDuty the incident the case's alert triggered is resolved (the case left the
+    /// team's hands): sent only to the PagerDuty endpoints the case paged.
+    IncidentResolved,
 }
 
 impl NoticeKind {
@@ -43,6 +50,8 @@ impl NoticeKind {
             Self::DeliveryFailed => "delivery-failed",
             Self::CustomerReminder => "customer-reminder",
             Self::CaseClosed => "case-closed",
+            Self::IncidentAcknowledged => "incident-acknowledged",
+            Self::IncidentResolved => "incident-resolved",
         }
     }
 
@@ -55,6 +64,12 @@ impl NoticeKind {
     /// obsolete once the case no longer awaits the customer).
     pub fn is_customer_message(self) -> bool {
         matches!(self, Self::CustomerFollowUp | Self::CustomerReminder)
+    }
+
+    /// Whether the notice updates an incident the case's alert triggered on PagerDuty (it goes
+    /// only to the endpoints paged, never to a person or a channel).
+    pub fn is_incident_update(self) -> bool {
+        matches!(self, Self::IncidentAcknowledged | Self::IncidentResolved)
     }
 
     /// Whether the notice is about one case (digests and operations notices are not).
@@ -90,6 +105,10 @@ pub struct Notice {
     /// Not to be delivered before this time (the customer's quiet hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
+    /// For an incident update: the PagerDuty endpoints the case's alerts paged in its current
+    /// episode, the only ones the update goes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged: Vec<crate::delivery::Target>,
 }
 
 impl Notice {
@@ -112,6 +131,7 @@ impl Notice {
             about: None,
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -163,6 +183,7 @@ impl Notice {
             about: None,
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -189,6 +210,7 @@ impl Notice {
             about: Some(about),
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -206,6 +228,43 @@ impl Notice {
     /// Tells the watchers the case closed (a case closes once).
     pub fn case_closed(case: &Case, now: Timestamp) -> Self {
         Self::new(case, NoticeKind::CaseClosed, 0, now, None)
+    }
+
+    /// Tells PagerDuty that someone took the case up, for the case's current episode (its
+    /// opening, or its latest reopening: an episode is acknowledged once), at the endpoints
+    /// in `paged`.
+    pub fn incident_acknowledged(
+        case: &Case,
+        paged: Vec<crate::delivery::Target>,
+        now: Timestamp,
+    ) -> Self {
+        let mut n = Self::new(
+            case,
+            NoticeKind::IncidentAcknowledged,
+            case.reopen_count,
+            now,
+            None,
+        );
+        n.paged = paged;
+        n
+    }
+
+    /// Tells PagerDuty the case left the team's hands, for the case's current episode (an
+    /// episode is resolved once), at the endpoints in `paged`.
+    pub fn incident_resolved(
+        case: &Case,
+        paged: Vec<crate::delivery::Target>,
+        now: Timestamp,
+    ) -> Self {
+        let mut n = Self::new(
+            case,
+            NoticeKind::IncidentResolved,
+            case.reopen_count,
+            now,
+            None,
+        );
+        n.paged = paged;
+        n
     }
 
     /// Holds the notice until `at` (quiet hours).

@@ -16,7 +16,7 @@ use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
 use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
 use closeloop_domain::dispatch::render::{self, Alert};
 use closeloop_domain::dispatch::signing::WebhookSecret;
-use closeloop_domain::dispatch::{escalation, store};
+use closeloop_domain::dispatch::{escalation, incident, store};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::link::{self, LinkKey};
@@ -207,8 +207,21 @@ fn load(kv: &Reads<'_>, delivery: &Delivery) -> Result<Loaded, AttemptError> {
 }
 
 /// Why a message is no longer wanted, if it is not.
-fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
+fn obsolete(delivery: &Delivery, loaded: &Loaded) -> Option<AttemptError> {
     let case = loaded.case.as_ref()?;
+    if delivery.channel == Channel::PagerDuty && !incident::still_wanted(&loaded.notice, case) {
+        // A trigger once the case was taken up or done with would open an incident nothing
+        // resolves; an update of an earlier episode would touch the reopened case's incident.
+        return Some(AttemptError::Obsolete(format!(
+            "PagerDuty no longer needs it: the case is {}{}",
+            case.state.as_str(),
+            if case.reopen_count > 0 {
+                format!(" (reopened {} time(s))", case.reopen_count)
+            } else {
+                String::new()
+            }
+        )));
+    }
     match loaded.notice.kind {
         kind if kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer => {
             Some(AttemptError::Obsolete(format!(
@@ -288,6 +301,15 @@ fn render(
     loaded: &Loaded,
     dest: &Destination,
 ) -> Result<Value, AttemptError> {
+    if loaded.notice.kind.is_incident_update() {
+        // PagerDuty's acknowledge or resolve: the trigger's dedup key (and, in the request,
+        // the routing key of the endpoint it paged).
+        let Destination::PagerDuty(_) = dest else {
+            return Err(AttemptError::NotConfigured);
+        };
+        return render::pagerduty_update(loaded.notice.kind, &delivery.case_id)
+            .ok_or(AttemptError::NotConfigured);
+    }
     let base_url = config::public_base_url();
     let templates = match &loaded.case {
         Some(case) => team_of(kv, case)
@@ -340,7 +362,7 @@ fn render(
             Some(ctx) if follow_up => message::customer_sms(ctx),
             _ => render::sms_text(&a),
         }),
-        (Channel::PagerDuty, Destination::PagerDuty(key)) => render::pagerduty(&a, key),
+        (Channel::PagerDuty, Destination::PagerDuty(_)) => render::pagerduty(&a),
         _ => return Err(AttemptError::NotConfigured),
     })
 }
@@ -392,10 +414,13 @@ fn request(
             let text = message.as_str().ok_or_else(|| kept("a text"))?;
             (Provider::Twilio, providers::sms(&twilio, &to, text))
         }
-        (Channel::PagerDuty, Destination::PagerDuty(_)) => {
+        (Channel::PagerDuty, Destination::PagerDuty(key)) => {
             let url =
                 config::optional("pagerduty_events_url").unwrap_or_else(|| PAGERDUTY_EVENTS.into());
-            (Provider::PagerDuty, providers::pagerduty(&url, message))
+            (
+                Provider::PagerDuty,
+                providers::pagerduty(&url, &key, message),
+            )
         }
         _ => return Err(AttemptError::NotConfigured),
     })
@@ -415,7 +440,7 @@ struct Sending {
 /// kept, else one rendered now.
 fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
     let loaded = load(kv, delivery)?;
-    if let Some(obsolete) = obsolete(&loaded) {
+    if let Some(obsolete) = obsolete(delivery, &loaded) {
         return Err(obsolete.into());
     }
     let dest = destination(kv, delivery, loaded.feedback.as_ref())?;

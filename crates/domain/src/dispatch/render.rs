@@ -480,8 +480,11 @@ pub fn sms_text(a: &Alert) -> String {
 }
 
 /// A PagerDuty Events v2 trigger. `dedup_key` is the case, so repeated alerts about one case
-/// join one incident. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
-pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
+/// join one incident, and a reopened case's alert opens a new one once the first was
+/// resolved. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
+/// Without its `routing_key`, a secret: [`super::providers::pagerduty`] puts it in the
+/// request only, so the message a retry keeps on the delivery holds none.
+pub fn pagerduty(a: &Alert) -> Value {
     let severity = match a.priority.as_str() {
         "P1" => "critical",
         "P2" => "error",
@@ -493,9 +496,8 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
         links.push(json!({"href": url, "text": "Open the case in closeloop"}));
     }
     json!({
-        "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": format!("closeloop-case-{}", a.case_id),
+        "dedup_key": super::incident::dedup_key(&a.case_id),
         "payload": {
             "summary": truncate(&a.title(|s| s.to_owned()), 1024),
             "source": "closeloop",
@@ -513,6 +515,22 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
         "client": "closeloop",
         "client_url": a.case_url,
     })
+}
+
+/// A PagerDuty Events v2 `acknowledge` or `resolve` of the incident case `case_id` triggered
+/// (`None` for a notice that is not an incident update). PagerDuty documents these bodies as
+/// exactly `routing_key`, `dedup_key` and `event_action`: no payload. Without the
+/// `routing_key`, like [`pagerduty`].
+pub fn pagerduty_update(kind: NoticeKind, case_id: &str) -> Option<Value> {
+    let action = match kind {
+        NoticeKind::IncidentAcknowledged => "acknowledge",
+        NoticeKind::IncidentResolved => "resolve",
+        _ => return None,
+    };
+    Some(json!({
+        "dedup_key": super::incident::dedup_key(case_id),
+        "event_action": action,
+    }))
 }
 
 /// The generic webhook's body for notices that are not about one case.
@@ -769,11 +787,34 @@ mod tests {
 
     #[test]
     fn pagerduty_trigger_is_documented_shape() {
-        let v = pagerduty(&alert("x"), "R0UT1NGKEY");
+        let v = pagerduty(&alert("x"));
         assert_eq!(v["event_action"], "trigger");
         assert_eq!(v["payload"]["severity"], "critical");
         assert_eq!(v["payload"]["source"], "closeloop");
         assert_eq!(v["dedup_key"], "closeloop-case-c1");
         assert_eq!(v["payload"]["timestamp"], "2026-11-23T09:00:00Z");
+        assert!(v.get("routing_key").is_none(), "added to the request only");
+        // A reopened case's alert uses the same key: PagerDuty opens a new incident under it
+        // once the first was resolved.
+        let mut reopened = alert("x");
+        reopened.kind = NoticeKind::CaseReopened;
+        assert_eq!(pagerduty(&reopened)["dedup_key"], "closeloop-case-c1");
+    }
+
+    #[test]
+    fn pagerduty_updates_name_the_triggers_incident() {
+        let trigger = pagerduty(&alert("x"));
+        for (kind, action) in [
+            (NoticeKind::IncidentAcknowledged, "acknowledge"),
+            (NoticeKind::IncidentResolved, "resolve"),
+        ] {
+            let v = pagerduty_update(kind, "c1").unwrap();
+            assert_eq!(
+                v,
+                json!({"dedup_key": "closeloop-case-c1", "event_action": action})
+            );
+            assert_eq!(v["dedup_key"], trigger["dedup_key"]);
+        }
+        assert_eq!(pagerduty_update(NoticeKind::CaseOpened, "c1"), None);
     }
 }

@@ -229,7 +229,10 @@ on_host_only!(
 /// (<https://resend.com/docs/dashboard/emails/idempotency-keys>). A retry rendered again after
 /// the case was acknowledged carried another body under the same key; every channel now
 /// sends the message its first attempt rendered. Standard Webhooks signs each attempt anew
-/// ("webhook-timestamp"), over the same body.
+/// ("webhook-timestamp"), over the same body. PagerDuty is the exception: its trigger is not
+/// retried once the case is acknowledged (the acknowledge goes instead), since PagerDuty
+/// drops an acknowledge for an alert it does not have yet and the late trigger would page
+/// for a case someone is working on.
 async fn a_retry_sends_the_first_attempts_message_byte_for_byte_after_the_case_moved_on() {
     let p = Providers::start("resend").await;
     let cl = start(Runtime::Host, &p, &p.team()).await;
@@ -252,12 +255,32 @@ async fn a_retry_sends_the_first_attempts_message_byte_for_byte_after_the_case_m
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // PagerDuty is told at once, and is down too.
+    let pd = p.pagerduty.wait_for_requests(2).await;
+    assert_eq!(pd[1].json()["event_action"], "acknowledge");
+    quiet(&cl).await;
     p.all_ok();
     cl.clock().advance(Duration::from_secs(60));
     let r = cl.tick().await;
-    assert_eq!(r["dispatch"]["delivered"], 6, "{r}");
+    assert_eq!(
+        r["dispatch"]["delivered"], 6,
+        "five alerts and PagerDuty's acknowledge: {r}"
+    );
+    assert_eq!(r["dispatch"]["cancelled"], 1, "PagerDuty's trigger: {r}");
     for (name, m) in p.channels() {
         let sent = m.received();
+        if name == "pagerduty" {
+            let actions: Vec<Value> = (sent.iter())
+                .map(|r| r.json()["event_action"].clone())
+                .collect();
+            assert_eq!(actions, ["trigger", "acknowledge", "acknowledge"]);
+            assert_eq!(
+                String::from_utf8_lossy(&sent[2].body),
+                String::from_utf8_lossy(&sent[1].body),
+                "the acknowledge's retry sends the same bytes"
+            );
+            continue;
+        }
         assert_eq!(sent.len(), 2, "{name}");
         assert_eq!(
             String::from_utf8_lossy(&sent[1].body),
