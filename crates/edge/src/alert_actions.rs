@@ -10,6 +10,7 @@ use closeloop_domain::alert_action::{self, ActionClaims, Actor};
 use closeloop_domain::case::Case;
 use closeloop_domain::dispatch::directory::Team;
 use closeloop_domain::dispatch::store;
+use closeloop_domain::feedback::Feedback;
 use closeloop_domain::keys;
 use closeloop_domain::link::{LinkError, LinkKey};
 use closeloop_domain::message;
@@ -58,6 +59,35 @@ fn submit(
             .map_or_else(|| "not done".to_owned(), |p| p.detail)),
     };
     Ok((result, done))
+}
+
+/// What the case is, in the words of its alert: priority, customer, score, comment, state.
+fn about(kv: &Kv, case: &Case) -> Result<String, Problem> {
+    let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
+    let (who, score, comment) = match &feedback {
+        Some(f) => (
+            f.customer.display_name().to_owned(),
+            f.score
+                .map(|s| s.label())
+                .unwrap_or_else(|| "no score".into()),
+            f.comment.as_deref().map(|c| {
+                let quoted: String = c.chars().take(200).collect();
+                format!(
+                    ": \"{quoted}{}\"",
+                    if quoted.len() < c.len() { "…" } else { "" }
+                )
+            }),
+        ),
+        None => ("the customer".to_owned(), "no score".to_owned(), None),
+    };
+    let t = &case.triage;
+    Ok(format!(
+        "{} feedback from {who} ({score}){}. The case (team {}) is {}.",
+        t.priority.as_str(),
+        comment.unwrap_or_default(),
+        t.team,
+        case.state.as_str()
+    ))
 }
 
 fn when(at: Timestamp) -> String {
@@ -207,18 +237,10 @@ pub fn one_click(
     };
     let action = claims.action;
     let decided = alert_action::decide(case.as_ref(), team.as_ref(), actor, action, now);
-    let about = case
-        .as_ref()
-        .map(|c| {
-            format!(
-                "Case {} ({}, team {}) is {}.",
-                c.id,
-                c.triage.priority.as_str(),
-                c.triage.team,
-                c.state.as_str()
-            )
-        })
-        .unwrap_or_default();
+    let about = match &case {
+        Some(c) => about(kv, c)?,
+        None => String::new(),
+    };
     let act = match decided {
         Err(why) => {
             let lines = [about, format!("Nothing to do: {why}.")];
