@@ -263,8 +263,16 @@ fn teams_text(text: &str, style: Value) -> Value {
 /// Format: <https://api.slack.com/messaging/webhooks>, <https://api.slack.com/reference/block-kit/blocks>.
 pub fn slack(a: &Alert) -> Value {
     let title = a.title(slack_escape);
+    // Slack decodes `&amp;`, `&lt;` and `&gt;` in every text, the header's too: escaped,
+    // then cut to the header's 150 characters between whole escaped characters.
+    let mut buf = [0u8; 4];
+    let header = a.title(|s| s.to_owned());
+    let header = fit(
+        header.chars().map(|c| slack_escape(c.encode_utf8(&mut buf))),
+        SLACK_HEADER_MAX,
+    );
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text",
-        "text": truncate(&a.title(|s| s.to_owned()), 150), "emoji": true}})];
+        "text": header, "emoji": true}})];
     if a.kind == NoticeKind::Digest || a.kind == NoticeKind::DeliveryFailed {
         let mut lines: Vec<String> = a
             .items
@@ -545,6 +553,8 @@ pub fn webhook(a: &Alert, notice_id: &str) -> Value {
     })
 }
 
+/// The most characters of a Slack header block's text.
+const SLACK_HEADER_MAX: usize = 150;
 /// The most characters of a Slack section's text.
 const SLACK_TEXT_MAX: usize = 3000;
 
@@ -645,6 +655,23 @@ mod tests {
     /// Block Kit button elements: `action_id` names the action in the interaction payload and
     /// `value` is sent with it; a button with a `url` opens it (and Slack still tells the app)
     /// (<https://api.slack.com/reference/block-kit/block-elements#button>).
+    /// "Escaping text: ... replace `&` with `&amp;`, `<` with `&lt;`, `>` with `&gt;`"
+    /// (<https://api.slack.com/reference/surfaces/formatting#escaping>); a header block's text
+    /// is at most 150 characters (<https://api.slack.com/reference/block-kit/blocks#header>).
+    #[test]
+    fn the_header_is_escaped_then_cut_between_whole_characters() {
+        let mut a = alert("x");
+        a.headline = "Ann & Bob <b>".to_owned();
+        let v = slack(&a);
+        let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(header.contains("Ann &amp; Bob &lt;b&gt;"), "{header}");
+        a.headline = format!("{}&", "a".repeat(147));
+        let v = slack(&a);
+        let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(header.chars().count() <= 150, "{header}");
+        assert!(!header.contains("&am…") && !header.ends_with("&…"), "{header}");
+    }
+
     #[test]
     fn with_slacks_interactivity_the_buttons_act_in_place() {
         let v = slack(&Alert {
