@@ -16,7 +16,8 @@ use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
 use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
 use closeloop_domain::dispatch::render::{self, Alert};
 use closeloop_domain::dispatch::signing::WebhookSecret;
-use closeloop_domain::dispatch::{escalation, incident, store};
+use closeloop_domain::dispatch::store::{self, GoneEndpoint};
+use closeloop_domain::dispatch::{escalation, incident};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::link::{self, LinkKey};
@@ -434,6 +435,9 @@ struct Sending {
     provider: Provider,
     call: outbound::InFlight,
     message: Value,
+    /// A webhook's disabled mark, written if it answers 410 Gone.
+    gone_key: Option<String>,
+    delivery_id: String,
 }
 
 /// Sends one delivery, without waiting for the answer: the message a failed first attempt
@@ -444,6 +448,16 @@ fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
         return Err(obsolete.into());
     }
     let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
+    // A webhook that answered 410 Gone is disabled: nothing more goes there.
+    let gone_key = match &dest {
+        Destination::SignedWebhook { url, .. } => Some(store::webhook_gone(url)),
+        _ => None,
+    };
+    if let Some(key) = &gone_key
+        && let Some(gone) = kv.get::<GoneEndpoint>(key).map_err(load_error)?
+    {
+        return Err(AttemptError::Obsolete(gone.reason()).into());
+    }
     let message = match &delivery.rendered {
         Some(kept) => kept.clone(),
         None => render(kv, delivery, &loaded, &dest)?,
@@ -468,11 +482,15 @@ fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
         provider,
         call,
         message,
+        gone_key,
+        delivery_id: delivery.id.clone(),
     })
 }
 
-/// The provider's answer, as the attempt's result (a failure carries the message sent).
-fn answer(sending: Sending) -> Result<(), Failure> {
+/// The provider's answer, as the attempt's result (a failure carries the message sent). A
+/// webhook answering 410 Gone is disabled (Standard Webhooks: "the sender should disable the
+/// endpoint"): the delivery is dead-lettered, and the later ones are cancelled.
+fn answer(kv: &Reads<'_>, sending: Sending) -> Result<(), Failure> {
     let now = clock::now();
     let result = (sending.call.answer(outbound::MAX_RESPONSE_BYTES))
         .map_err(attempt_error)
@@ -486,6 +504,20 @@ fn answer(sending: Sending) -> Result<(), Failure> {
                 &response.body,
             )
         });
+    if let (Err(AttemptError::Status { status: 410, .. }), Some(key)) = (&result, &sending.gone_key)
+    {
+        let gone = GoneEndpoint {
+            since: now,
+            delivery_id: sending.delivery_id.clone(),
+        };
+        match kv.kv.put(key, &gone) {
+            Ok(()) => {
+                let bytes = closeloop_domain::envelope::encode(&gone);
+                kv.seen.borrow_mut().insert(key.clone(), Some(bytes));
+            }
+            Err(e) => log::error("a gone webhook could not be disabled", &e.to_string()),
+        }
+    }
     result.map_err(|error| Failure {
         error,
         rendered: Some(sending.message),
@@ -520,7 +552,7 @@ impl<'a> Courier<'a> {
 
 impl outbox_tick::Courier for Courier<'_> {
     fn send(&self, delivery: &Delivery) -> Result<(), Failure> {
-        start(&self.reads, delivery).and_then(answer)
+        start(&self.reads, delivery).and_then(|sending| answer(&self.reads, sending))
     }
 
     /// Up to [`MAX_IN_FLIGHT`] provider calls at once (a fold's hand-over carries the alerts
@@ -546,7 +578,7 @@ impl outbox_tick::Courier for Courier<'_> {
                 ready.sort_unstable_by(|a, b| b.cmp(a));
                 for at in ready {
                     let (i, sending) = flying.swap_remove(at as usize);
-                    done.push((i, answer(sending)));
+                    done.push((i, answer(&self.reads, sending)));
                 }
             }
             if !done.is_empty() {

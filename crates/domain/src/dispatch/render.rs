@@ -268,7 +268,9 @@ pub fn slack(a: &Alert) -> Value {
     let mut buf = [0u8; 4];
     let header = a.title(|s| s.to_owned());
     let header = fit(
-        header.chars().map(|c| slack_escape(c.encode_utf8(&mut buf))),
+        header
+            .chars()
+            .map(|c| slack_escape(c.encode_utf8(&mut buf))),
         SLACK_HEADER_MAX,
     );
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text",
@@ -669,7 +671,10 @@ mod tests {
         let v = slack(&a);
         let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(header.chars().count() <= 150, "{header}");
-        assert!(!header.contains("&am…") && !header.ends_with("&…"), "{header}");
+        assert!(
+            !header.contains("&am…") && !header.ends_with("&…"),
+            "{header}"
+        );
     }
 
     #[test]

@@ -310,3 +310,50 @@ async fn a_retry_sends_the_first_attempts_message_byte_for_byte_after_the_case_m
         deliveries(&cl)
     );
 }
+
+/// The webhook delivery of the case `case_id`, once it is no longer pending.
+async fn settled_webhook(cl: &Closeloop, case_id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + closeloop_e2e::SETTLE_WITHIN;
+    loop {
+        let hook = (deliveries(cl).into_iter())
+            .find(|d| d["channel"] == "webhook" && d["case_id"] == case_id);
+        match hook {
+            Some(h) if h["status"] != "pending" => return h,
+            _ if std::time::Instant::now() > deadline => panic!("no settled webhook for {case_id}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+closeloop_e2e::on_host_and_spin!(a_webhook_answering_410_is_disabled_until_its_team_is_saved_again);
+/// Standard Webhooks: "If the endpoint returns 410 Gone, the sender should disable the
+/// endpoint". Dead-lettered once, the endpoint gets nothing more until an admin saves its
+/// team again.
+async fn a_webhook_answering_410_is_disabled_until_its_team_is_saved_again(rt: Runtime) {
+    let p = Providers::start("postmark").await;
+    let cl = start(rt, &p, &p.team()).await;
+    p.webhook.set_mode(Mode::Status(410, "gone"));
+    let first = open(&cl, &feedback_from("guest-g1", "gone-1", 1, "Cold")).await;
+    assert_eq!(
+        settled_webhook(&cl, &first).await["status"],
+        "dead-lettered"
+    );
+    let second = open(&cl, &feedback_from("guest-g2", "gone-2", 1, "Colder")).await;
+    let hook = settled_webhook(&cl, &second).await;
+    assert_eq!(hook["status"], "cancelled", "{hook}");
+    assert!(
+        hook["last_error"].as_str().unwrap().contains("410 Gone"),
+        "{hook}"
+    );
+    assert_eq!(
+        p.webhook.received().len(),
+        1,
+        "nothing more went to the gone endpoint"
+    );
+
+    p.webhook.set_mode(WEBHOOK_OK);
+    put_team(&cl, TEAM, &p.team()).await;
+    let third = open(&cl, &feedback_from("guest-g3", "gone-3", 1, "Coldest")).await;
+    assert_eq!(settled_webhook(&cl, &third).await["status"], "delivered");
+    assert_eq!(p.webhook.delivered().len(), 1);
+}
