@@ -10,8 +10,11 @@
 //! Admin routes (role admin): `GET /v1/admin/teams`, `GET|PUT|DELETE /v1/admin/teams/{id}`
 //! (the directory) and `GET /v1/admin/deliveries[?status=..]` (the outbox).
 //!
-//! The outbox is `closeloop_workflow::outbox_tick`; channels and the admin views are
-//! `closeloop_edge::{channels, directory}`.
+//! What people do from an alert: `POST /v1/slack/interactions` (Slack's buttons, signed by
+//! Slack) and `GET|POST /v1/act/{token}` (one-click links in email and Teams).
+//!
+//! The outbox is `closeloop_workflow::outbox_tick`; channels, the admin views and the alert
+//! actions are `closeloop_edge::{channels, directory, alert_actions}`.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +24,7 @@ use closeloop_edge::domain::problem::Problem;
 use closeloop_edge::http::{self, Handled, Incoming, Reply};
 use closeloop_edge::kv::Kv;
 use closeloop_edge::log::RequestLog;
-use closeloop_edge::{directory, stage, workflow};
+use closeloop_edge::{alert_actions, directory, stage, workflow};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
@@ -48,6 +51,12 @@ struct HandedOver {
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     let tick = match req.segments().as_slice() {
         ["v1", "admin", rest @ ..] => return admin(req, rest, log).map(Handled::from),
+        ["v1", "slack", "interactions"] => {
+            return alert_actions::slack(req, &Kv::open()?, log, COMPONENT);
+        }
+        ["v1", "act", token] => {
+            return alert_actions::one_click(req, &Kv::open()?, token, log, COMPONENT);
+        }
         ["v1", "internal", "dispatch", "deliveries"] => false,
         ["v1", "internal", "dispatch", "tick"] => true,
         _ => return Err(http::not_found(&req.path)),

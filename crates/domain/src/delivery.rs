@@ -1,9 +1,12 @@
 //! The outbox: one delivery per notice and channel, recorded before anything is sent.
 //!
 //! A delivery is pending until a send succeeds (delivered) or the retries run out or the
-//! provider refuses it for good (dead-lettered). Failed attempts are retried by tick with
-//! exponential backoff and jitter, honouring `Retry-After`. Each attempt is claimed once in
-//! the store (`keys::delivery_claim`), so a tick racing the first send never sends twice.
+//! provider refuses it for good (dead-lettered). Failed attempts are retried by tick: webhooks
+//! on the Standard Webhooks schedule, people's channels with exponential backoff, all with
+//! jitter, honouring `Retry-After`. A retry sends the message the first attempt rendered
+//! ([`Delivery::rendered`]), never one rendered again. Each attempt is made under a lease on
+//! the delivery record (`closeloop_workflow::attempt`), so a tick racing the first send never
+//! sends twice.
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -13,8 +16,15 @@ use crate::notice::{Notice, NoticeKind};
 
 /// Attempts before a delivery is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 8;
-/// The wait after the first failure; doubled after each further one.
+/// The wait after the first failure; doubled after each further one (channels other than
+/// webhooks: people's channels, where an alert days late is no alert).
 pub const BASE_BACKOFF_SECS: i64 = 30;
+/// The waits after each failed attempt of a webhook (the alert webhook and the customer
+/// webhook), as the Standard Webhooks spec recommends: "Immediately, 5 seconds, 5 minutes,
+/// 30 minutes, 2 hours, 5 hours, 10 hours, 10 hours (in addition to the previous)", so that
+/// a receiver down for a day still gets every message. Its eight attempts are
+/// [`MAX_ATTEMPTS`]; tick makes each retry at its first run after the wait.
+pub const WEBHOOK_RETRY_WAITS_SECS: [i64; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF_SECS: i64 = 3_600;
 /// The largest `Retry-After` honoured; a provider asking for longer gets this.
@@ -141,7 +151,7 @@ impl DeliveryStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub id: String,
     pub notice_id: String,
@@ -167,6 +177,29 @@ pub struct Delivery {
     /// Every attempt made, oldest first (the case timeline shows them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AttemptRecord>,
+    /// The message the first attempt sent, kept while retries follow: every retry sends the
+    /// same bytes (a provider's idempotency key promises the same message; Resend answers 409
+    /// to another body under the same key), whatever the case became since. Dropped once the
+    /// delivery is final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<serde_json::Value>,
+}
+
+/// A failed attempt: why, and the message it rendered (if it got that far), which the
+/// retries send again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: AttemptError,
+    pub rendered: Option<serde_json::Value>,
+}
+
+impl From<AttemptError> for Failure {
+    fn from(error: AttemptError) -> Self {
+        Failure {
+            error,
+            rendered: None,
+        }
+    }
 }
 
 /// The provider timeout when the operator sets none (`delivery_timeout_ms`).
@@ -259,6 +292,10 @@ impl AttemptError {
 
 /// The deliveries a notice needs on the configured channels.
 pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
+    // An incident update goes only to the PagerDuty endpoints paged (`dispatch::plan`).
+    if notice.kind.is_incident_update() {
+        return Vec::new();
+    }
     let wanted: &[(Channel, bool)] = if notice.kind.is_alert() {
         &[
             (Channel::Slack, channels.slack),
@@ -306,6 +343,7 @@ impl Delivery {
             note: None,
             lease: None,
             history: Vec::new(),
+            rendered: None,
         }
     }
 
@@ -322,11 +360,21 @@ impl Delivery {
     }
 }
 
-/// The wait before attempt `attempts + 1`, after `attempts` failures. `jitter` in 0..1 adds up
-/// to 20% so that many deliveries failing together do not retry together.
-pub fn backoff(attempts: u32, jitter: f64) -> Duration {
-    let exp = attempts.saturating_sub(1).min(20);
-    let secs = (BASE_BACKOFF_SECS << exp).min(MAX_BACKOFF_SECS);
+/// The wait before attempt `attempts + 1` on `channel`, after `attempts` failures: webhooks
+/// follow [`WEBHOOK_RETRY_WAITS_SECS`], other channels double from [`BASE_BACKOFF_SECS`] up to
+/// [`MAX_BACKOFF_SECS`]. `jitter` in 0..1 adds up to 20% so that many deliveries failing
+/// together do not retry together.
+pub fn backoff(channel: Channel, attempts: u32, jitter: f64) -> Duration {
+    let secs = match channel {
+        Channel::Webhook | Channel::CustomerWebhook => {
+            let i = (attempts.max(1) as usize - 1).min(WEBHOOK_RETRY_WAITS_SECS.len() - 1);
+            WEBHOOK_RETRY_WAITS_SECS[i]
+        }
+        _ => {
+            let exp = attempts.saturating_sub(1).min(20);
+            (BASE_BACKOFF_SECS << exp).min(MAX_BACKOFF_SECS)
+        }
+    };
     let extra = (secs as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as i64;
     Duration::seconds(secs + extra)
 }
@@ -337,26 +385,34 @@ impl Delivery {
     }
 
     pub fn record_success(&mut self, now: Timestamp) {
+        self.rendered = None;
         self.attempts += 1;
         self.status = DeliveryStatus::Delivered;
         self.delivered_at = Some(now);
         self.last_error = None;
     }
 
-    /// Records a failed attempt: schedules the next one, or dead-letters the delivery when the
-    /// error is permanent or the attempts are used up.
-    pub fn record_failure(&mut self, error: &AttemptError, now: Timestamp, jitter: f64) {
+    /// Records a failed attempt: schedules the next one (keeping the message it sent, for the
+    /// retries to send again), or dead-letters the delivery when the error is permanent or
+    /// the attempts are used up.
+    pub fn record_failure(&mut self, failure: &Failure, now: Timestamp, jitter: f64) {
+        let error = &failure.error;
         self.attempts += 1;
         self.last_error = Some(error.describe());
         if let AttemptError::Obsolete(_) = error {
             self.status = DeliveryStatus::Cancelled;
+            self.rendered = None;
             return;
         }
         if !error.is_retryable() || self.attempts >= MAX_ATTEMPTS {
             self.status = DeliveryStatus::DeadLettered;
+            self.rendered = None;
             return;
         }
-        let mut wait = backoff(self.attempts, jitter);
+        if self.rendered.is_none() {
+            self.rendered = failure.rendered.clone();
+        }
+        let mut wait = backoff(self.channel, self.attempts, jitter);
         if let AttemptError::Status {
             retry_after_secs: Some(secs),
             ..
@@ -463,24 +519,105 @@ mod tests {
         let reminder = Notice::customer_reminder(&c, "L".into(), t0());
         assert_eq!(plan(&reminder, all())[0].channel, Channel::CustomerWebhook);
         assert_eq!(plan(&Notice::case_closed(&c, t0()), all()).len(), 2);
+        let resolved = Notice::incident_resolved(&c, vec![Target::Configured], t0());
+        assert!(
+            plan(&resolved, all()).is_empty(),
+            "never on Slack or a webhook"
+        );
     }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        assert_eq!(backoff(1, 0.0), Duration::seconds(30));
-        assert_eq!(backoff(2, 0.0), Duration::seconds(60));
-        assert_eq!(backoff(3, 0.0), Duration::seconds(120));
-        assert_eq!(backoff(30, 0.0), Duration::seconds(MAX_BACKOFF_SECS));
-        assert_eq!(backoff(1, 1.0), Duration::seconds(36));
+        let b = |n, jitter| backoff(Channel::Slack, n, jitter);
+        assert_eq!(b(1, 0.0), Duration::seconds(30));
+        assert_eq!(b(2, 0.0), Duration::seconds(60));
+        assert_eq!(b(3, 0.0), Duration::seconds(120));
+        assert_eq!(b(30, 0.0), Duration::seconds(MAX_BACKOFF_SECS));
+        assert_eq!(b(1, 1.0), Duration::seconds(36));
+    }
+
+    /// Standard Webhooks, "Retry schedule": "Immediately, 5 seconds, 5 minutes, 30 minutes, 2
+    /// hours, 5 hours, 10 hours, 10 hours (in addition to the previous)"
+    /// (<https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md>).
+    #[test]
+    fn webhooks_retry_on_the_standard_webhooks_schedule_for_more_than_a_day() {
+        let waits: Vec<i64> = (1..MAX_ATTEMPTS)
+            .map(|n| backoff(Channel::Webhook, n, 0.0).num_seconds())
+            .collect();
+        let (s, m, h) = (1, 60, 3_600);
+        assert_eq!(
+            waits,
+            [5 * s, 5 * m, 30 * m, 2 * h, 5 * h, 10 * h, 10 * h],
+            "after attempts 1 to 7"
+        );
+        assert_eq!(
+            backoff(Channel::CustomerWebhook, 3, 0.0),
+            Duration::minutes(30)
+        );
+        let mut d = plan(&Notice::case_opened(&case(), t0()), all())
+            .into_iter()
+            .find(|d| d.channel == Channel::Webhook)
+            .unwrap();
+        let down = AttemptError::Status {
+            status: 503,
+            retry_after_secs: None,
+        };
+        let mut at = t0();
+        for _ in 1..MAX_ATTEMPTS {
+            d.record_failure(&down.clone().into(), at, 0.0);
+            assert_eq!(d.status, DeliveryStatus::Pending);
+            at = d.next_attempt_at;
+        }
+        assert!(
+            at - t0() > Duration::hours(27),
+            "a receiver down a day is still reached"
+        );
+        d.record_failure(&down.into(), at, 0.0);
+        assert_eq!(
+            (d.status, d.attempts),
+            (DeliveryStatus::DeadLettered, MAX_ATTEMPTS)
+        );
+        // 3xx is a failure (a webhook is never redirected), 410 Gone is final.
+        let mut d = plan(&Notice::case_opened(&case(), t0()), all()).remove(0);
+        let moved = AttemptError::Status {
+            status: 301,
+            retry_after_secs: None,
+        };
+        d.record_failure(&moved.into(), t0(), 0.0);
+        assert_eq!(d.status, DeliveryStatus::Pending);
+        let gone = AttemptError::Status {
+            status: 410,
+            retry_after_secs: None,
+        };
+        d.record_failure(&gone.into(), t0(), 0.0);
+        assert_eq!(d.status, DeliveryStatus::DeadLettered);
+    }
+
+    #[test]
+    fn the_first_rendered_message_is_kept_for_the_retries_and_dropped_when_final() {
+        let mut d = plan(&Notice::case_opened(&case(), t0()), all()).remove(0);
+        let down = |rendered: serde_json::Value| Failure {
+            error: AttemptError::Timeout,
+            rendered: Some(rendered),
+        };
+        d.record_failure(&down(serde_json::json!({"text": "first"})), t0(), 0.0);
+        d.record_failure(&down(serde_json::json!({"text": "second"})), t0(), 0.0);
+        assert_eq!(d.rendered, Some(serde_json::json!({"text": "first"})));
+        let stored = serde_json::to_value(&d).unwrap();
+        assert_eq!(stored["rendered"]["text"], "first");
+        d.record_success(t0());
+        assert_eq!(d.rendered, None);
+        assert!(serde_json::to_value(&d).unwrap().get("rendered").is_none());
     }
 
     #[test]
     fn retries_then_dead_letters() {
         let mut d = plan(&Notice::case_opened(&case(), t0()), all()).remove(0);
-        let err = AttemptError::Status {
+        let err: Failure = AttemptError::Status {
             status: 500,
             retry_after_secs: None,
-        };
+        }
+        .into();
         for n in 1..MAX_ATTEMPTS {
             d.record_failure(&err, t0(), 0.0);
             assert_eq!(d.status, DeliveryStatus::Pending, "attempt {n}");
@@ -498,7 +635,8 @@ mod tests {
             &AttemptError::Status {
                 status: 429,
                 retry_after_secs: Some(600),
-            },
+            }
+            .into(),
             t0(),
             0.0,
         );
@@ -507,7 +645,8 @@ mod tests {
             &AttemptError::Status {
                 status: 404,
                 retry_after_secs: None,
-            },
+            }
+            .into(),
             t0(),
             0.0,
         );

@@ -30,6 +30,7 @@
 //!   their field mappings.
 
 pub mod access;
+pub mod alert_action;
 pub mod api;
 pub mod auth;
 pub mod case;

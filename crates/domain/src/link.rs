@@ -19,7 +19,20 @@ pub const DEFAULT_TTL_HOURS: i64 = 7 * 24;
 pub const MIN_KEY_BYTES: usize = 16;
 /// The longest token looked at; anything longer is not ours.
 pub const MAX_TOKEN_CHARS: usize = 1_024;
-const CONTEXT: &[u8] = b"closeloop-link-v1.";
+/// What a signed link carries: its claims, under a context of their own so that one kind of
+/// link can never pass as another, with an expiry.
+pub trait Claims: Serialize + serde::de::DeserializeOwned {
+    const CONTEXT: &'static [u8];
+    /// Unix seconds.
+    fn expires_at(&self) -> i64;
+}
+
+impl Claims for LinkClaims {
+    const CONTEXT: &'static [u8] = b"closeloop-link-v1.";
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkClaims {
@@ -62,32 +75,31 @@ impl LinkKey {
         (secret.len() >= MIN_KEY_BYTES).then(|| Self(secret.as_bytes().to_vec()))
     }
 
-    fn mac(&self, payload: &str) -> Hmac<Sha256> {
+    fn mac(&self, context: &[u8], payload: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(CONTEXT);
+        mac.update(context);
         mac.update(payload.as_bytes());
         mac
     }
 
-    /// The HMAC-SHA256 of `payload` under this key in `context`, another meaning than the
-    /// links' (`context` must not be the links' own prefix): one secret signs the links and,
-    /// say, the reply addresses (`crate::reply::token`) without one ever passing for the other.
+    /// The HMAC-SHA256 of `payload` under this key in `context`, another meaning than any
+    /// link's ([`Claims::CONTEXT`]): one secret signs the links and, say, the reply addresses
+    /// (`crate::reply::token`) without one ever passing for the other.
     pub fn tag(&self, context: &[u8], payload: &[u8]) -> [u8; 32] {
-        debug_assert!(context != CONTEXT);
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(context);
         mac.update(payload);
         mac.finalize().into_bytes().into()
     }
 
-    pub fn sign(&self, claims: &LinkClaims) -> String {
+    pub fn sign<C: Claims>(&self, claims: &C) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(C::CONTEXT, &payload).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
 
     /// Checks the signature (in constant time) and the expiry at `now`.
-    pub fn verify(&self, token: &str, now: Timestamp) -> Result<LinkClaims, LinkError> {
+    pub fn verify<C: Claims>(&self, token: &str, now: Timestamp) -> Result<C, LinkError> {
         if token.len() > MAX_TOKEN_CHARS {
             return Err(LinkError::Malformed);
         }
@@ -95,15 +107,14 @@ impl LinkKey {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| LinkError::Malformed)?;
-        self.mac(payload)
+        self.mac(C::CONTEXT, payload)
             .verify_slice(&tag)
             .map_err(|_| LinkError::BadSignature)?;
         let bytes = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| LinkError::Malformed)?;
-        let claims: LinkClaims =
-            serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed)?;
-        if now.timestamp() >= claims.expires_at {
+        let claims: C = serde_json::from_slice(&bytes).map_err(|_| LinkError::Malformed)?;
+        if now.timestamp() >= claims.expires_at() {
             return Err(LinkError::Expired);
         }
         Ok(claims)
@@ -130,7 +141,7 @@ mod tests {
     #[test]
     fn round_trips() {
         let token = key().sign(&claims());
-        assert_eq!(key().verify(&token, now()).unwrap(), claims());
+        assert_eq!(key().verify::<LinkClaims>(&token, now()).unwrap(), claims());
         assert!(!token.contains('/') && !token.contains('+') && !token.contains('='));
     }
 
@@ -142,20 +153,29 @@ mod tests {
         forged.case_id = "case-2".into();
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(
-            key().verify(&format!("{forged_payload}.{tag}"), now()),
+            key().verify::<LinkClaims>(&format!("{forged_payload}.{tag}"), now()),
             Err(LinkError::BadSignature)
         );
         assert_eq!(
-            key().verify(&format!("{payload}.AAAA"), now()),
+            key().verify::<LinkClaims>(&format!("{payload}.AAAA"), now()),
             Err(LinkError::BadSignature)
         );
         let other = LinkKey::new("another-key-of-16+bytes").unwrap();
-        assert_eq!(other.verify(&token, now()), Err(LinkError::BadSignature));
-        let later = now() + Duration::hours(DEFAULT_TTL_HOURS);
-        assert_eq!(key().verify(&token, later), Err(LinkError::Expired));
-        assert_eq!(key().verify("garbage", now()), Err(LinkError::Malformed));
         assert_eq!(
-            key().verify(&"a.".repeat(600), now()),
+            other.verify::<LinkClaims>(&token, now()),
+            Err(LinkError::BadSignature)
+        );
+        let later = now() + Duration::hours(DEFAULT_TTL_HOURS);
+        assert_eq!(
+            key().verify::<LinkClaims>(&token, later),
+            Err(LinkError::Expired)
+        );
+        assert_eq!(
+            key().verify::<LinkClaims>("garbage", now()),
+            Err(LinkError::Malformed)
+        );
+        assert_eq!(
+            key().verify::<LinkClaims>(&"a.".repeat(600), now()),
             Err(LinkError::Malformed)
         );
     }

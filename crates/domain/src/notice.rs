@@ -33,6 +33,13 @@ pub enum NoticeKind {
     /// Tell the owner the customer replied to a follow-up in their own words (by email or
     /// SMS): someone should read it.
     CustomerReplied,
+    /// Tell PagerDuty the incident the case's alert triggered is acknowledged (someone took
+    /// the case up): sent only to the PagerDuty endpoints the case paged
+    /// (`dispatch::incident`).
+    IncidentAcknowledged,
+    /// Tell PagerDuty the incident the case's alert triggered is resolved (the case left the
+    /// team's hands): sent only to the PagerDuty endpoints the case paged.
+    IncidentResolved,
 }
 
 impl NoticeKind {
@@ -47,6 +54,8 @@ impl NoticeKind {
             Self::CustomerReminder => "customer-reminder",
             Self::CaseClosed => "case-closed",
             Self::CustomerReplied => "customer-replied",
+            Self::IncidentAcknowledged => "incident-acknowledged",
+            Self::IncidentResolved => "incident-resolved",
         }
     }
 
@@ -59,6 +68,12 @@ impl NoticeKind {
     /// obsolete once the case no longer awaits the customer).
     pub fn is_customer_message(self) -> bool {
         matches!(self, Self::CustomerFollowUp | Self::CustomerReminder)
+    }
+
+    /// Whether the notice updates an incident the case's alert triggered on PagerDuty (it goes
+    /// only to the endpoints paged, never to a person or a channel).
+    pub fn is_incident_update(self) -> bool {
+        matches!(self, Self::IncidentAcknowledged | Self::IncidentResolved)
     }
 
     /// Whether the notice is about one case (digests and operations notices are not).
@@ -94,6 +109,10 @@ pub struct Notice {
     /// Not to be delivered before this time (the customer's quiet hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
+    /// For an incident update: the PagerDuty endpoints the case's alerts paged in its current
+    /// episode, the only ones the update goes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paged: Vec<crate::delivery::Target>,
 }
 
 impl Notice {
@@ -116,6 +135,7 @@ impl Notice {
             about: None,
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -167,6 +187,7 @@ impl Notice {
             about: None,
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -193,6 +214,7 @@ impl Notice {
             about: Some(about),
             channels: Vec::new(),
             not_before: None,
+            paged: Vec::new(),
         }
     }
 
@@ -215,6 +237,43 @@ impl Notice {
     /// The alert for the case's `n`-th reply from the customer (from 1).
     pub fn customer_replied(case: &Case, n: u32, now: Timestamp) -> Self {
         Self::new(case, NoticeKind::CustomerReplied, n, now, None)
+    }
+
+    /// Tells PagerDuty that someone took the case up, for the case's current episode (its
+    /// opening, or its latest reopening: an episode is acknowledged once), at the endpoints
+    /// in `paged`.
+    pub fn incident_acknowledged(
+        case: &Case,
+        paged: Vec<crate::delivery::Target>,
+        now: Timestamp,
+    ) -> Self {
+        let mut n = Self::new(
+            case,
+            NoticeKind::IncidentAcknowledged,
+            case.reopen_count,
+            now,
+            None,
+        );
+        n.paged = paged;
+        n
+    }
+
+    /// Tells PagerDuty the case left the team's hands, for the case's current episode (an
+    /// episode is resolved once), at the endpoints in `paged`.
+    pub fn incident_resolved(
+        case: &Case,
+        paged: Vec<crate::delivery::Target>,
+        now: Timestamp,
+    ) -> Self {
+        let mut n = Self::new(
+            case,
+            NoticeKind::IncidentResolved,
+            case.reopen_count,
+            now,
+            None,
+        );
+        n.paged = paged;
+        n
     }
 
     /// Holds the notice until `at` (quiet hours).

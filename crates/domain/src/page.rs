@@ -1,4 +1,5 @@
-//! The customer's confirmation pages: server-rendered HTML, no JavaScript, readable on a phone.
+//! The customer's confirmation pages (and a team member's one-click pages): server-rendered
+//! HTML, no JavaScript, readable on a phone.
 //!
 //! Everything interpolated is escaped with [`escape_html`]. The components send these pages
 //! with a strict content security policy ([`CONTENT_SECURITY_POLICY`]).
@@ -114,6 +115,36 @@ pub fn error_page(heading: &str, explanation: &str) -> String {
         escape_html(heading),
         escape_html(explanation)
     );
+    layout(heading, &body)
+}
+
+/// A team member's page for a one-click link from an alert: what it is about, the form that
+/// acts (a `POST` to `form.0` with the button `form.1`; opening the link changes nothing), and
+/// a link onward.
+pub fn member_page(
+    heading: &str,
+    lines: &[String],
+    form: Option<(&str, &str)>,
+    link: Option<(&str, &str)>,
+) -> String {
+    let mut body = format!("<h1>{}</h1>", escape_html(heading));
+    for line in lines {
+        body.push_str(&format!("<p>{}</p>", escape_html(line)));
+    }
+    if let Some((action, button)) = form {
+        body.push_str(&format!(
+            r#"<form method="post" action="{}"><button type="submit" id="act">{}</button></form>"#,
+            escape_html(action),
+            escape_html(button)
+        ));
+    }
+    if let Some((href, text)) = link {
+        body.push_str(&format!(
+            r#"<p><a href="{}">{}</a></p>"#,
+            escape_html(href),
+            escape_html(text)
+        ));
+    }
     layout(heading, &body)
 }
 

@@ -9,16 +9,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use closeloop_domain::alert_action::{self, QuickAction};
 use closeloop_domain::case::{Case, CaseState};
-use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Target};
+use closeloop_domain::delivery::{self, AttemptError, Channel, Delivery, Failure, Target};
 use closeloop_domain::dispatch::directory::{Endpoint, Team, Templates};
 use closeloop_domain::dispatch::providers::{self, EmailProvider, Provider, ProviderRequest};
 use closeloop_domain::dispatch::render::{self, Alert};
 use closeloop_domain::dispatch::signing::WebhookSecret;
-use closeloop_domain::dispatch::{escalation, store};
+use closeloop_domain::dispatch::store::{self, GoneEndpoint};
+use closeloop_domain::dispatch::{escalation, incident};
 use closeloop_domain::envelope::Record;
 use closeloop_domain::feedback::Feedback;
-use closeloop_domain::link::LinkKey;
+use closeloop_domain::link::{self, LinkKey};
 use closeloop_domain::message::{self, MessageContext};
 use closeloop_domain::notice::{Notice, NoticeKind};
 use closeloop_domain::reply::token;
@@ -26,7 +28,7 @@ use closeloop_domain::{Timestamp, keys};
 use closeloop_workflow::attempt::Outcome;
 use closeloop_workflow::outbox_tick;
 use closeloop_workflow::store::{StoreError, decode};
-use serde_json::json;
+use serde_json::{Value, json};
 use spin_sdk::http::Method;
 
 use crate::kv::Kv;
@@ -207,8 +209,21 @@ fn load(kv: &Reads<'_>, delivery: &Delivery) -> Result<Loaded, AttemptError> {
 }
 
 /// Why a message is no longer wanted, if it is not.
-fn obsolete(loaded: &Loaded) -> Option<AttemptError> {
+fn obsolete(delivery: &Delivery, loaded: &Loaded) -> Option<AttemptError> {
     let case = loaded.case.as_ref()?;
+    if delivery.channel == Channel::PagerDuty && !incident::still_wanted(&loaded.notice, case) {
+        // A trigger once the case was taken up or done with would open an incident nothing
+        // resolves; an update of an earlier episode would touch the reopened case's incident.
+        return Some(AttemptError::Obsolete(format!(
+            "PagerDuty no longer needs it: the case is {}{}",
+            case.state.as_str(),
+            if case.reopen_count > 0 {
+                format!(" (reopened {} time(s))", case.reopen_count)
+            } else {
+                String::new()
+            }
+        )));
+    }
     match loaded.notice.kind {
         kind if kind.is_customer_message() && case.state != CaseState::ResolvedAwaitingCustomer => {
             Some(AttemptError::Obsolete(format!(
@@ -280,13 +295,23 @@ fn alert(kv: &Reads<'_>, loaded: &Loaded, base_url: &str, templates: &Templates)
     }
 }
 
-/// The provider request for `delivery`, and which provider reads the answer.
-fn request(
+/// The message for `delivery` on its channel, rendered from the records as they are now: a
+/// JSON body (Slack, Teams, webhooks, PagerDuty), an email's parts, or an SMS text.
+fn render(
     kv: &Reads<'_>,
     delivery: &Delivery,
     loaded: &Loaded,
-    now: Timestamp,
-) -> Result<(Provider, ProviderRequest), AttemptError> {
+    dest: &Destination,
+) -> Result<Value, AttemptError> {
+    if loaded.notice.kind.is_incident_update() {
+        // PagerDuty's acknowledge or resolve: the trigger's dedup key (and, in the request,
+        // the routing key of the endpoint it paged).
+        let Destination::PagerDuty(_) = dest else {
+            return Err(AttemptError::NotConfigured);
+        };
+        return render::pagerduty_update(loaded.notice.kind, &delivery.case_id)
+            .ok_or(AttemptError::NotConfigured);
+    }
     let base_url = config::public_base_url();
     let templates = match &loaded.case {
         Some(case) => team_of(kv, case)
@@ -305,39 +330,82 @@ fn request(
         }),
         _ => None,
     };
-    let a = alert(kv, loaded, &base_url, &templates);
-    let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
+    let mut a = alert(kv, loaded, &base_url, &templates);
+    a.slack_actions = config::optional("slack_signing_secret").is_some();
+    // A person's own email or Teams: "Acknowledge" acts in one click, as them.
+    let key = config::optional("link_signing_key").and_then(|k| LinkKey::new(&k));
+    if let (Target::Member { team, member }, Some(case), Some(key)) =
+        (&delivery.to, &loaded.case, key)
+        && matches!(delivery.channel, Channel::Email | Channel::Teams)
+        && a.ack_url.is_some()
+    {
+        let ttl = config::number("link_ttl_hours", link::DEFAULT_TTL_HOURS as u64) as i64;
+        let who = (team.as_str(), member.as_str());
+        let now = clock::now();
+        let ack = QuickAction::Acknowledge;
+        a.ack_url = Some(alert_action::one_click_link(
+            &key, &base_url, case, who, ack, now, ttl,
+        ));
+    }
+    let email = |email: render::Email| serde_json::to_value(email).expect("an email serializes");
+    Ok(match (delivery.channel, dest) {
+        (Channel::Slack, _) => render::slack(&a),
+        (Channel::Teams, _) => render::teams(&a),
+        (Channel::Webhook | Channel::CustomerWebhook, _) => match &ctx {
+            Some(ctx) if follow_up => {
+                message::reply_by_gateway(message::customer_follow_up(ctx), reply_to(ctx.case))
+            }
+            Some(ctx) => message::webhook_alert(ctx),
+            None => render::webhook(&a, &loaded.notice.id),
+        },
+        (Channel::Email, _) => email(match &ctx {
+            Some(ctx) if follow_up => {
+                message::reply_by_email(message::customer_email(ctx), reply_to(ctx.case))
+            }
+            _ => render::email(&a),
+        }),
+        (Channel::Sms, _) => Value::String(match &ctx {
+            Some(ctx) if follow_up => message::customer_sms(ctx),
+            _ => render::sms_text(&a),
+        }),
+        (Channel::PagerDuty, Destination::PagerDuty(_)) => render::pagerduty(&a),
+        _ => return Err(AttemptError::NotConfigured),
+    })
+}
+
+/// The provider request that sends `message` to `dest`, and which provider reads the answer.
+/// A webhook's signature is made now (its timestamp is the attempt's); the body is `message`.
+fn request(
+    delivery: &Delivery,
+    dest: Destination,
+    message: &Value,
+    now: Timestamp,
+) -> Result<(Provider, ProviderRequest), AttemptError> {
+    let kept = |what| AttemptError::Connection(format!("the kept message is not {what}"));
     Ok(match (delivery.channel, dest) {
         (Channel::Slack, Destination::Url(url)) => {
-            (Provider::Slack, providers::slack(&url, &render::slack(&a)))
+            (Provider::Slack, providers::slack(&url, message))
         }
         (Channel::Teams, Destination::Url(url)) => {
-            (Provider::Teams, providers::teams(&url, &render::teams(&a)))
+            (Provider::Teams, providers::teams(&url, message))
         }
         (
             Channel::Webhook | Channel::CustomerWebhook,
             Destination::SignedWebhook { url, secret },
-        ) => {
-            let body = match &ctx {
-                Some(ctx) if follow_up => {
-                    message::reply_by_gateway(message::customer_follow_up(ctx), reply_to(ctx.case))
-                }
-                Some(ctx) => message::webhook_alert(ctx),
-                None => render::webhook(&a, &loaded.notice.id),
-            };
-            (
-                Provider::Webhook,
-                providers::webhook(&url, secret.as_ref(), &delivery.id, now.timestamp(), &body),
-            )
-        }
+        ) => (
+            Provider::Webhook,
+            providers::webhook(
+                &url,
+                secret.as_ref(),
+                &delivery.id,
+                now.timestamp(),
+                message,
+            ),
+        ),
         (Channel::Email, Destination::Email(to)) => {
             let provider = email_provider().ok_or(AttemptError::NotConfigured)?;
-            let email = match &ctx {
-                Some(ctx) if follow_up => {
-                    message::reply_by_email(message::customer_email(ctx), reply_to(ctx.case))
-                }
-                _ => render::email(&a),
-            };
+            let email: render::Email =
+                serde_json::from_value(message.clone()).map_err(|_| kept("an email"))?;
             let which = match provider {
                 EmailProvider::Postmark { .. } => Provider::Postmark,
                 EmailProvider::Resend { .. } => Provider::Resend,
@@ -349,18 +417,15 @@ fn request(
         }
         (Channel::Sms, Destination::Phone(to)) => {
             let twilio = twilio().ok_or(AttemptError::NotConfigured)?;
-            let text = match &ctx {
-                Some(ctx) if follow_up => message::customer_sms(ctx),
-                _ => render::sms_text(&a),
-            };
-            (Provider::Twilio, providers::sms(&twilio, &to, &text))
+            let text = message.as_str().ok_or_else(|| kept("a text"))?;
+            (Provider::Twilio, providers::sms(&twilio, &to, text))
         }
         (Channel::PagerDuty, Destination::PagerDuty(key)) => {
             let url =
                 config::optional("pagerduty_events_url").unwrap_or_else(|| PAGERDUTY_EVENTS.into());
             (
                 Provider::PagerDuty,
-                providers::pagerduty(&url, &render::pagerduty(&a, &key)),
+                providers::pagerduty(&url, &key, message),
             )
         }
         _ => return Err(AttemptError::NotConfigured),
@@ -387,19 +452,43 @@ fn reply_to(case: &Case) -> Option<String> {
 /// The most provider calls a courier keeps in flight at once.
 const MAX_IN_FLIGHT: usize = 16;
 
-/// A provider call on its way.
+/// A provider call on its way, with the message it carries.
 struct Sending {
     provider: Provider,
     call: outbound::InFlight,
+    message: Value,
+    /// A webhook's disabled mark, written if it answers 410 Gone.
+    gone_key: Option<String>,
+    delivery_id: String,
 }
 
-/// Renders one delivery and sends it, without waiting for the answer.
-fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, AttemptError> {
+/// Sends one delivery, without waiting for the answer: the message a failed first attempt
+/// kept, else one rendered now.
+fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
     let loaded = load(kv, delivery)?;
-    if let Some(obsolete) = obsolete(&loaded) {
-        return Err(obsolete);
+    if let Some(obsolete) = obsolete(delivery, &loaded) {
+        return Err(obsolete.into());
     }
-    let (provider, request) = request(kv, delivery, &loaded, clock::now())?;
+    let dest = destination(kv, delivery, loaded.feedback.as_ref())?;
+    // A webhook that answered 410 Gone is disabled: nothing more goes there.
+    let gone_key = match &dest {
+        Destination::SignedWebhook { url, .. } => Some(store::webhook_gone(url)),
+        _ => None,
+    };
+    if let Some(key) = &gone_key
+        && let Some(gone) = kv.get::<GoneEndpoint>(key).map_err(load_error)?
+    {
+        return Err(AttemptError::Obsolete(gone.reason()).into());
+    }
+    let message = match &delivery.rendered {
+        Some(kept) => kept.clone(),
+        None => render(kv, delivery, &loaded, &dest)?,
+    };
+    let failed = |error| Failure {
+        error,
+        rendered: Some(message.clone()),
+    };
+    let (provider, request) = request(delivery, dest, &message, clock::now()).map_err(failed)?;
     let timeout = Duration::from_millis(config::number(
         "delivery_timeout_ms",
         delivery::DEFAULT_TIMEOUT_MS,
@@ -410,25 +499,51 @@ fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, AttemptError> {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     let call = outbound::start(Method::Post, &request.url, &headers, &request.body, timeout)
-        .map_err(attempt_error)?;
-    Ok(Sending { provider, call })
+        .map_err(|e| failed(attempt_error(e)))?;
+    Ok(Sending {
+        provider,
+        call,
+        message,
+        gone_key,
+        delivery_id: delivery.id.clone(),
+    })
 }
 
-/// The provider's answer, as the attempt's result.
-fn answer(sending: Sending) -> Result<(), AttemptError> {
-    let response = sending
-        .call
-        .answer(outbound::MAX_RESPONSE_BYTES)
-        .map_err(attempt_error)?;
+/// The provider's answer, as the attempt's result (a failure carries the message sent). A
+/// webhook answering 410 Gone is disabled (Standard Webhooks: "the sender should disable the
+/// endpoint"): the delivery is dead-lettered, and the later ones are cancelled.
+fn answer(kv: &Reads<'_>, sending: Sending) -> Result<(), Failure> {
     let now = clock::now();
-    providers::classify(
-        sending.provider,
-        response.status,
-        response
-            .header("retry-after")
-            .and_then(|v| delivery::parse_retry_after(v, now)),
-        &response.body,
-    )
+    let result = (sending.call.answer(outbound::MAX_RESPONSE_BYTES))
+        .map_err(attempt_error)
+        .and_then(|response| {
+            providers::classify(
+                sending.provider,
+                response.status,
+                response
+                    .header("retry-after")
+                    .and_then(|v| delivery::parse_retry_after(v, now)),
+                &response.body,
+            )
+        });
+    if let (Err(AttemptError::Status { status: 410, .. }), Some(key)) = (&result, &sending.gone_key)
+    {
+        let gone = GoneEndpoint {
+            since: now,
+            delivery_id: sending.delivery_id.clone(),
+        };
+        match kv.kv.put(key, &gone) {
+            Ok(()) => {
+                let bytes = closeloop_domain::envelope::encode(&gone);
+                kv.seen.borrow_mut().insert(key.clone(), Some(bytes));
+            }
+            Err(e) => log::error("a gone webhook could not be disabled", &e.to_string()),
+        }
+    }
+    result.map_err(|error| Failure {
+        error,
+        rendered: Some(sending.message),
+    })
 }
 
 fn attempt_error(e: OutboundError) -> AttemptError {
@@ -458,8 +573,8 @@ impl<'a> Courier<'a> {
 }
 
 impl outbox_tick::Courier for Courier<'_> {
-    fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
-        start(&self.reads, delivery).and_then(answer)
+    fn send(&self, delivery: &Delivery) -> Result<(), Failure> {
+        start(&self.reads, delivery).and_then(|sending| answer(&self.reads, sending))
     }
 
     /// Up to [`MAX_IN_FLIGHT`] provider calls at once (a fold's hand-over carries the alerts
@@ -485,7 +600,7 @@ impl outbox_tick::Courier for Courier<'_> {
                 ready.sort_unstable_by(|a, b| b.cmp(a));
                 for at in ready {
                     let (i, sending) = flying.swap_remove(at as usize);
-                    done.push((i, answer(sending)));
+                    done.push((i, answer(&self.reads, sending)));
                 }
             }
             if !done.is_empty() {

@@ -6,7 +6,7 @@
 //! key (Spin lists a store's keys all at once): admin only, never a workflow.
 
 use closeloop_domain::delivery::{Delivery, DeliveryStatus};
-use closeloop_domain::dispatch::directory::Team;
+use closeloop_domain::dispatch::directory::{Endpoint, Team};
 use closeloop_domain::dispatch::store;
 use closeloop_domain::keys;
 use closeloop_domain::problem::{FieldError, Problem, ProblemKind};
@@ -37,11 +37,22 @@ pub fn team(kv: &Kv, id: &str) -> Result<Reply, Problem> {
 }
 
 /// Validates `team` and stores it as team `id`: 201 new, 200 replaced.
+/// Saves a team whole. Its webhook endpoints are enabled again (one that answered 410 Gone
+/// was disabled: saving the team is the admin saying it is back).
 pub fn put_team(kv: &Kv, id: &str, team: Team) -> Result<Reply, Problem> {
     let team = team.validate(id).map_err(Problem::invalid)?;
     let key = store::team(id);
     let existed = kv.get::<Team>(&key)?.is_some();
     kv.put(&key, &team)?;
+    let endpoints = team
+        .endpoints
+        .iter()
+        .chain(team.members.iter().flat_map(|m| &m.endpoints));
+    for endpoint in endpoints {
+        if let Endpoint::Webhook { url, .. } = endpoint {
+            kv.delete(&store::webhook_gone(url))?;
+        }
+    }
     Ok(Reply::json(
         if existed { 200 } else { 201 },
         &team.redacted(),

@@ -13,6 +13,7 @@
 //! providers' inbound webhooks ([`inbound`]).
 
 pub mod access;
+pub mod alert_actions;
 pub mod channels;
 pub mod clock;
 pub mod config;

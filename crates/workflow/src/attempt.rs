@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use closeloop_domain::Timestamp;
-use closeloop_domain::delivery::{self, AttemptError, AttemptRecord, Delivery, DeliveryStatus};
+use closeloop_domain::delivery::{self, AttemptRecord, Delivery, DeliveryStatus, Failure};
 use closeloop_domain::envelope;
 use closeloop_domain::keys;
 
@@ -35,7 +35,7 @@ pub const RETRY_LEASE_SECS: i64 = 60;
 /// by part of it).
 pub const HELD_WRITE_MARGIN: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Not attempted: gone, finished, not due, or leased to someone else.
     Skipped,
@@ -73,7 +73,7 @@ pub fn attempt_held(
         .filter_map(|(_, _, d)| d.lease.as_ref().map(|l| l.until))
         .min();
     let mut failed: Option<StoreError> = None;
-    let mut record = |results: Vec<(usize, Result<(), AttemptError>)>| {
+    let mut record = |results: Vec<(usize, Result<(), Failure>)>| {
         if failed.is_some() {
             return;
         }
@@ -125,7 +125,7 @@ pub fn attempt(
     store: &dyn Store,
     env: &dyn Env,
     id: &str,
-    send: impl FnOnce(&Delivery) -> Result<(), AttemptError>,
+    send: impl FnOnce(&Delivery) -> Result<(), Failure>,
 ) -> Result<Outcome, StoreError> {
     let key = keys::delivery(id);
     let Some(bytes) = store.get(&key)? else {
@@ -158,16 +158,16 @@ pub fn attempt(
 }
 
 /// The record after an attempt at `at`: counted, in the history, lease released.
-fn outcome(mut d: Delivery, error: Option<AttemptError>, at: Timestamp, jitter: f64) -> Delivery {
-    match &error {
+fn outcome(mut d: Delivery, failure: Option<Failure>, at: Timestamp, jitter: f64) -> Delivery {
+    match &failure {
         None => d.record_success(at),
-        Some(e) => d.record_failure(e, at, jitter),
+        Some(f) => d.record_failure(f, at, jitter),
     }
     d.history.push(AttemptRecord {
         attempt: d.attempts,
         at,
         status: d.status,
-        error: error.map(|e| e.describe()),
+        error: failure.map(|f| f.error.describe()),
     });
     d.lease = None;
     d
@@ -177,6 +177,8 @@ fn outcome(mut d: Delivery, error: Option<AttemptError>, at: Timestamp, jitter: 
 pub(crate) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use closeloop_domain::delivery::AttemptError;
 
     use super::*;
     use crate::env::TestEnv;
@@ -197,7 +199,7 @@ pub(crate) mod tests {
     ) -> impl FnOnce(&[&Delivery], &mut Answered<'_>) {
         move |ds, answered| {
             for (i, d) in ds.iter().enumerate() {
-                answered(vec![(i, send(d))]);
+                answered(vec![(i, send(d).map_err(Failure::from))]);
             }
         }
     }
@@ -290,7 +292,7 @@ pub(crate) mod tests {
         // The provider hangs until the lease ran out; a tick takes it over meanwhile.
         let hangs = each(|_| {
             env.advance(chrono::Duration::seconds(FIRST_ATTEMPT_LEASE_SECS));
-            let taken = attempt(store, &env, &id, |_| Err(AttemptError::Timeout)).unwrap();
+            let taken = attempt(store, &env, &id, |_| Err(AttemptError::Timeout.into())).unwrap();
             assert!(matches!(taken, Outcome::Recorded(_)));
             Ok(())
         });

@@ -85,7 +85,7 @@ fn check(
     let Some(key) = &ctx.link_key else {
         return Err(change::not_configured().problem().expect("a refusal"));
     };
-    let claims = match key.verify(token, now) {
+    let claims = match key.verify::<LinkClaims>(token, now) {
         Ok(claims) => claims,
         Err(error) => return Ok(Err(link_refusal(error))),
     };

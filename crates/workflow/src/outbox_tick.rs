@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use closeloop_domain::Timestamp;
 use closeloop_domain::case::Case;
-use closeloop_domain::delivery::{AttemptError, Delivery, DeliveryStatus};
+use closeloop_domain::delivery::{Delivery, DeliveryStatus, Failure};
 use closeloop_domain::dispatch::directory::Team;
 use closeloop_domain::dispatch::escalation::MAX_ESCALATION_LEVELS;
 use closeloop_domain::dispatch::store as dispatch_store;
@@ -47,11 +47,13 @@ pub const MAX_DUE_PER_TICK: usize = 100;
 pub const MAX_ESCALATION_SCAN: usize = 500;
 
 /// Told the results of deliveries sent together, by their index.
-pub type Answered<'a> = dyn FnMut(Vec<(usize, Result<(), AttemptError>)>) + 'a;
+pub type Answered<'a> = dyn FnMut(Vec<(usize, Result<(), Failure>)>) + 'a;
 
 /// Sends deliveries through their providers.
 pub trait Courier {
-    fn send(&self, delivery: &Delivery) -> Result<(), AttemptError>;
+    /// Sends one delivery: the message it keeps (`delivery.rendered`) if a first attempt
+    /// failed, else the one rendered now, which a failure carries back to be kept.
+    fn send(&self, delivery: &Delivery) -> Result<(), Failure>;
     /// Sends several (a hand-over's), telling `answered` each result (by the delivery's index)
     /// as soon as it is known, several at once when they came together; one after the other
     /// unless the courier can do better.

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use closeloop_e2e::mock::{MockReceiver, Mode};
 use closeloop_e2e::{Closeloop, Runtime, on_host_and_spin, on_host_only};
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
@@ -376,6 +377,93 @@ async fn an_alerts_case_link_leads_a_signed_out_manager_to_the_case(rt: Runtime)
     assert!(session.starts_with("cls_"), "{session}");
     let r = cl.call_as(&session, "GET", "/v1/cases", None).await;
     assert_eq!(r.status, 200, "the cookie is a session the API accepts");
+}
+
+on_host_and_spin!(
+    a_one_click_email_link_acknowledges_only_when_its_button_is_pressed,
+    flavor = "multi_thread"
+);
+async fn a_one_click_email_link_acknowledges_only_when_its_button_is_pressed(rt: Runtime) {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let postmark = MockReceiver::start().await;
+    postmark.set_mode(Mode::Status(
+        200,
+        r#"{"ErrorCode":0,"Message":"OK","MessageID":"m1"}"#,
+    ));
+    let cl = Closeloop::start_with(rt, |o| {
+        o.own_url("public_base_url")
+            .variable("email_provider", "postmark")
+            .variable("email_from", "alerts@closeloop.test")
+            .variable("postmark_server_token", "pm-server-token-for-tests")
+            .variable("postmark_api_url", &postmark.url(""))
+    })
+    .await;
+    let team = json!({"members": [{"id": "dana", "name": "Dana Desk",
+        "endpoints": [{"channel": "email", "address": "dana@hotel.test"}]}]});
+    let r = cl
+        .admin("PUT", "/v1/admin/teams/customer-success", Some(team))
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    let r = cl
+        .post_feedback(&feedback(
+            "browser-click-1",
+            "Robin Urgent",
+            1,
+            "The lift is broken",
+        ))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let email = postmark.wait_for_delivered(1).await[0].json();
+    let text = email["TextBody"].as_str().unwrap().to_owned();
+    let link = (text.lines())
+        .find_map(|l| l.strip_prefix("Acknowledge: "))
+        .unwrap_or_else(|| panic!("no one-click link: {text}"))
+        .to_owned();
+    let case_id = cl.open_cases().await[0]["id"].as_str().unwrap().to_owned();
+
+    // The browser opens the link, then waits while the test looks at the case, then presses.
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let browsing = {
+        let link = link.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut b = Browser::launch(&chromium);
+            b.goto(&link);
+            b.screenshot("20-one-click-asks");
+            let asked = (b.text("h1"), b.url());
+            opened_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            b.navigating(|b| b.click("#act"));
+            b.screenshot("21-one-click-done");
+            (asked, b.text("h1"))
+        })
+    };
+    tokio::task::spawn_blocking(move || opened_rx.recv())
+        .await
+        .unwrap()
+        .expect("the browser opened the link");
+    assert_eq!(
+        cl.case(&case_id).await["case"]["state"],
+        "new",
+        "opening the link changed nothing"
+    );
+    go_tx.send(()).unwrap();
+    let ((asked, state_after_open), done) = browsing.await.expect("the browser session");
+    assert_eq!(
+        asked.as_deref(),
+        Some("Acknowledge"),
+        "opening the link asks"
+    );
+    assert_eq!(state_after_open, link, "and stays on the link");
+    assert_eq!(done.as_deref(), Some("Acknowledged"));
+    let view = cl.wait_for_state(&case_id, "acknowledged").await;
+    let acked = (view["timeline"].as_array().unwrap().iter())
+        .find(|e| e["kind"] == "acknowledged")
+        .unwrap()
+        .clone();
+    assert_eq!(acked["actor"], "Dana Desk", "{acked}");
 }
 
 on_host_only!(

@@ -121,6 +121,9 @@ pub struct Member {
     pub alerts: bool,
     #[serde(default)]
     pub max_alerts_per_hour: Option<u32>,
+    /// Their Slack user id (`U024BE7LH`): who they are when they press an alert's button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_user_id: Option<String>,
 }
 
 fn utc() -> String {
@@ -327,6 +330,23 @@ impl Team {
                     "give start and end as HH:MM, such as 22:00 and 07:00",
                 ));
             }
+            if let Some(id) = &m.slack_user_id
+                && !crate::alert_action::is_slack_user_id(id)
+            {
+                errors.push(FieldError::new(
+                    format!("{p}/slack_user_id"),
+                    "a Slack user id such as U024BE7LH (in Slack: the member's profile, \"Copy member ID\")",
+                ));
+            } else if let Some(id) = &m.slack_user_id
+                && self.members[..i]
+                    .iter()
+                    .any(|o| o.slack_user_id.as_ref() == Some(id))
+            {
+                errors.push(FieldError::new(
+                    format!("{p}/slack_user_id"),
+                    "another member of the team has this Slack user id",
+                ));
+            }
             if m.max_alerts_per_hour == Some(0) {
                 errors.push(FieldError::new(
                     format!("{p}/max_alerts_per_hour"),
@@ -369,6 +389,11 @@ impl Team {
 
     pub fn member(&self, id: &str) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The member who is Slack user `user_id`.
+    pub fn slack_member(&self, user_id: &str) -> Option<&Member> {
+        (self.members.iter()).find(|m| m.slack_user_id.as_deref() == Some(user_id))
     }
 
     /// The team as the admin API shows it: every secret replaced.

@@ -6,6 +6,8 @@
 //! - [`plan`]: which deliveries a notice needs, to whom and when.
 //! - [`fatigue`]: quiet hours, rate limits, digests and folding.
 //! - [`escalation`]: when an unacknowledged case goes to the lead, then the manager.
+//! - [`incident`]: PagerDuty follows the case: the incident its alert triggered is
+//!   acknowledged and resolved with it, at the endpoints paged.
 //! - [`render`]: each channel's message, escaped for its medium, in the team's words.
 //! - [`providers`]: each provider's documented HTTP request and how its answers are read.
 //! - [`signing`] (Standard Webhooks) and [`sms`] (segment counting).
@@ -14,6 +16,7 @@
 pub mod directory;
 pub mod escalation;
 pub mod fatigue;
+pub mod incident;
 pub mod plan;
 pub mod providers;
 pub mod render;

@@ -7,6 +7,9 @@
 //!   only. Routing's `digest` mode sends to the digest, `suppress` to no one (a reopened case
 //!   is always alerted: the customer said it is not fixed).
 //! - Escalations go to the n-th person of the team's escalation chain.
+//! - Incident updates (PagerDuty `acknowledge` and `resolve`, see [`super::incident`]) go to
+//!   the PagerDuty endpoints the notice lists, those the case's triggers went to, and nowhere
+//!   else: whatever the priority, routing or directory say now, never held or folded.
 //! - Customer messages go to the first available of the notice's channels (default: the
 //!   customer webhook, then email, then SMS).
 //! - Quiet hours hold a person's non-P1 alerts until they end. Folding and rate limits (for
@@ -429,6 +432,16 @@ pub fn plan(input: &PlanInput) -> Vec<RecipientPlan> {
                 digest: false,
             }]
         }
+        NoticeKind::IncidentAcknowledged | NoticeKind::IncidentResolved => notice
+            .paged
+            .iter()
+            .map(|target| RecipientPlan {
+                deliveries: vec![Delivery::new(notice, target.clone(), Channel::PagerDuty)],
+                target: target.clone(),
+                guard: None,
+                digest: false,
+            })
+            .collect(),
         NoticeKind::DeliveryFailed => {
             if !input.configured_ops() {
                 return Vec::new();
@@ -621,6 +634,39 @@ mod tests {
         // Without a directory entry, the configured channels.
         let p = run(&c, &Notice::escalation(&c, 1, t(10)), None, t(12));
         assert_eq!(p[0].target, Target::Configured);
+    }
+
+    #[test]
+    fn incident_updates_go_to_the_endpoints_paged_and_nowhere_else() {
+        let team = team();
+        let dana = Target::Member {
+            team: "desk".into(),
+            member: "dana".into(),
+        };
+        let paged = vec![
+            Target::Team {
+                team: "desk".into(),
+            },
+            dana,
+        ];
+        // Retriaged to P2 since, at night: the incident is open all the same.
+        let c = case(Priority::P2, Routing::to_team("desk", true));
+        for notice in [
+            Notice::incident_acknowledged(&c, paged.clone(), t(23)),
+            Notice::incident_resolved(&c, paged.clone(), t(23)),
+        ] {
+            let plans = run(&c, &notice, Some(&team), t(23));
+            let to: Vec<&Target> = plans.iter().map(|p| &p.target).collect();
+            assert_eq!(to, paged.iter().collect::<Vec<_>>());
+            for p in &plans {
+                assert_eq!(channels(p), ["pagerduty"]);
+                assert!(p.guard.is_none() && !p.digest);
+                assert_eq!(p.deliveries[0].next_attempt_at, t(23), "not held");
+            }
+        }
+        // Nothing paged, nothing to update (and never Slack or email).
+        let none = Notice::incident_resolved(&c, vec![], t(9));
+        assert!(run(&c, &none, Some(&team), t(9)).is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! | Resend | `POST /emails`, JSON | `Authorization: Bearer` | `Idempotency-Key` | <https://resend.com/docs/api-reference/emails/send-email> |
 //! | Twilio | `POST /2010-04-01/Accounts/{sid}/Messages.json`, form | HTTP basic (SID:token) | none | <https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource> |
 //! | webhook | `POST <url>`, JSON | Standard Webhooks signature | `webhook-id` | <https://www.standardwebhooks.com/> |
-//! | PagerDuty | `POST /v2/enqueue`, JSON | `routing_key` in the body | `dedup_key` | <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/> |
+//! | PagerDuty | `POST /v2/enqueue`, JSON: `trigger`, then `acknowledge` and `resolve` as the case goes | `routing_key` in the body | `dedup_key` (the case) | <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/> |
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -216,8 +216,16 @@ pub fn webhook(
     r
 }
 
-pub fn pagerduty(events_url: &str, event: &Value) -> ProviderRequest {
-    ProviderRequest::json(format!("{}/v2/enqueue", base(events_url)), event)
+/// A PagerDuty Events v2 event (`render::pagerduty`, `render::pagerduty_update`) under the
+/// integration's `routing_key`, which PagerDuty reads from the body. The event is rendered
+/// without it (a retry keeps the rendered event on the delivery, which must hold no secret),
+/// and a kept event that has one gets the endpoint's current key.
+pub fn pagerduty(events_url: &str, routing_key: &str, event: &Value) -> ProviderRequest {
+    let mut event = event.clone();
+    if let Some(fields) = event.as_object_mut() {
+        fields.insert("routing_key".into(), Value::String(routing_key.to_owned()));
+    }
+    ProviderRequest::json(format!("{}/v2/enqueue", base(events_url)), &event)
 }
 
 /// Which provider answered, for reading its errors.
@@ -482,5 +490,54 @@ mod tests {
                 .unwrap_err()
                 .is_retryable()
         );
+    }
+
+    /// PagerDuty's "Send an Alert Event" page
+    /// (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>, its Acknowledge
+    /// and Resolve example payloads) shows these bodies as exactly
+    /// `{"routing_key": "routingkeyhere", "dedup_key": "dedupkeyhere", "event_action":
+    /// "acknowledge"}` (and `"resolve"`), and says under "Alert De-Duplication": "Subsequent
+    /// acknowledge or resolve events sent via a different `routing_key` from the original
+    /// will be dropped." So: the trigger's routing key, its `dedup_key`, nothing else.
+    #[test]
+    fn pagerduty_acknowledge_and_resolve_are_documented_shape() {
+        use super::super::render;
+        use crate::notice::NoticeKind;
+        let key = "0123456789abcdef0123456789abcdef";
+        for (kind, action) in [
+            (NoticeKind::IncidentAcknowledged, "acknowledge"),
+            (NoticeKind::IncidentResolved, "resolve"),
+        ] {
+            let event = render::pagerduty_update(kind, "c1").unwrap();
+            let r = pagerduty("https://events.pagerduty.com/", key, &event);
+            assert_eq!(r.url, "https://events.pagerduty.com/v2/enqueue");
+            assert_eq!(r.get_header("content-type"), Some("application/json"));
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({"routing_key": key, "dedup_key": "closeloop-case-c1",
+                                   "event_action": action})
+            );
+        }
+    }
+
+    #[test]
+    fn pagerduty_routing_key_is_put_in_the_request_only() {
+        let event = serde_json::json!({"event_action": "trigger", "dedup_key": "closeloop-case-c1",
+                                       "payload": {"summary": "P1"}});
+        let r = pagerduty("https://events.pagerduty.com", "NEWKEY", &event);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["routing_key"], "NEWKEY");
+        assert_eq!(body["payload"], event["payload"]);
+        assert!(
+            event.get("routing_key").is_none(),
+            "the kept event is untouched"
+        );
+        // An event kept with a key (before keys were left out) is sent with the current one.
+        let mut old = event.clone();
+        old["routing_key"] = Value::String("OLDKEY".into());
+        let r = pagerduty("https://events.pagerduty.com", "NEWKEY", &old);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["routing_key"], "NEWKEY");
     }
 }

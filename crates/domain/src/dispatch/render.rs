@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::directory::Templates;
 use super::sms;
 use crate::Timestamp;
+use crate::alert_action::QuickAction;
 use crate::message::MessageContext;
 use crate::notice::NoticeKind;
 
@@ -44,7 +45,12 @@ pub struct Alert {
     pub reasons: Vec<String>,
     pub case_id: String,
     pub case_url: Option<String>,
+    /// Where "Acknowledge" leads: the case page's form, or a member's one-click link.
     pub ack_url: Option<String>,
+    /// Slack's buttons act in place ("Acknowledge", "Assign to me" post to closeloop's Slack
+    /// interactivity route) instead of opening the case page: set when the Slack app's
+    /// signing secret is configured.
+    pub slack_actions: bool,
     pub items: Vec<DigestItem>,
     /// A line of context (the watchers of a closed case).
     pub extra: Option<String>,
@@ -183,6 +189,7 @@ pub fn case_alert(ctx: &MessageContext, level: u32, templates: &Templates) -> Al
         case_url: Some(ctx.case_url()),
         // The case page's acknowledge form (one click there, signed in).
         ack_url: Some(format!("{}#acknowledge", ctx.case_url())),
+        slack_actions: false,
         items: Vec::new(),
         extra,
         at: ctx.notice.created_at,
@@ -209,6 +216,7 @@ pub fn digest(items: Vec<DigestItem>, at: Timestamp) -> Alert {
         case_id: String::new(),
         case_url: None,
         ack_url: None,
+        slack_actions: false,
         items,
         extra: None,
         at,
@@ -258,8 +266,18 @@ fn teams_text(text: &str, style: Value) -> Value {
 /// Format: <https://api.slack.com/messaging/webhooks>, <https://api.slack.com/reference/block-kit/blocks>.
 pub fn slack(a: &Alert) -> Value {
     let title = a.title(slack_escape);
+    // Slack decodes `&amp;`, `&lt;` and `&gt;` in every text, the header's too: escaped,
+    // then cut to the header's 150 characters between whole escaped characters.
+    let mut buf = [0u8; 4];
+    let header = a.title(|s| s.to_owned());
+    let header = fit(
+        header
+            .chars()
+            .map(|c| slack_escape(c.encode_utf8(&mut buf))),
+        SLACK_HEADER_MAX,
+    );
     let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text",
-        "text": truncate(&a.title(|s| s.to_owned()), 150), "emoji": true}})];
+        "text": header, "emoji": true}})];
     if a.kind == NoticeKind::Digest || a.kind == NoticeKind::DeliveryFailed {
         let mut lines: Vec<String> = a
             .items
@@ -311,10 +329,16 @@ pub fn slack(a: &Alert) -> Value {
         buttons.push(json!({"type": "button", "style": "primary", "text": {"type": "plain_text", "text": "Open case"},
             "url": url, "action_id": "open_case"}));
     }
-    if let Some(url) = &a.ack_url {
+    if a.slack_actions && !a.case_id.is_empty() {
+        for action in [QuickAction::Acknowledge, QuickAction::AssignToMe] {
+            buttons.push(json!({"type": "button",
+                "text": {"type": "plain_text", "text": action.label()},
+                "action_id": action.action_id(), "value": a.case_id}));
+        }
+    } else if let Some(url) = &a.ack_url {
         buttons.push(
             json!({"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-            "url": url, "action_id": "acknowledge", "value": a.case_id}),
+            "url": url, "action_id": "acknowledge_page", "value": a.case_id}),
         );
     }
     blocks.push(json!({"type": "actions", "elements": buttons}));
@@ -373,13 +397,15 @@ pub fn teams(a: &Alert) -> Value {
 }
 
 /// An email: subject, HTML and plain-text parts, and where replies go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Email {
     pub subject: String,
     pub html: String,
     pub text: String,
     /// The `Reply-To` address: a customer follow-up's signed reply address
-    /// (`crate::reply::token`), so the customer's answer comes back to closeloop.
+    /// (`crate::reply::token`), so the customer's answer comes back to closeloop. Absent from
+    /// messages kept before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
 }
 
@@ -473,8 +499,11 @@ pub fn sms_text(a: &Alert) -> String {
 }
 
 /// A PagerDuty Events v2 trigger. `dedup_key` is the case, so repeated alerts about one case
-/// join one incident. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
-pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
+/// join one incident, and a reopened case's alert opens a new one once the first was
+/// resolved. Format: <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
+/// Without its `routing_key`, a secret: [`super::providers::pagerduty`] puts it in the
+/// request only, so the message a retry keeps on the delivery holds none.
+pub fn pagerduty(a: &Alert) -> Value {
     let severity = match a.priority.as_str() {
         "P1" => "critical",
         "P2" => "error",
@@ -486,9 +515,8 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
         links.push(json!({"href": url, "text": "Open the case in closeloop"}));
     }
     json!({
-        "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": format!("closeloop-case-{}", a.case_id),
+        "dedup_key": super::incident::dedup_key(&a.case_id),
         "payload": {
             "summary": truncate(&a.title(|s| s.to_owned()), 1024),
             "source": "closeloop",
@@ -508,6 +536,22 @@ pub fn pagerduty(a: &Alert, routing_key: &str) -> Value {
     })
 }
 
+/// A PagerDuty Events v2 `acknowledge` or `resolve` of the incident case `case_id` triggered
+/// (`None` for a notice that is not an incident update). PagerDuty documents these bodies as
+/// exactly `routing_key`, `dedup_key` and `event_action`: no payload. Without the
+/// `routing_key`, like [`pagerduty`].
+pub fn pagerduty_update(kind: NoticeKind, case_id: &str) -> Option<Value> {
+    let action = match kind {
+        NoticeKind::IncidentAcknowledged => "acknowledge",
+        NoticeKind::IncidentResolved => "resolve",
+        _ => return None,
+    };
+    Some(json!({
+        "dedup_key": super::incident::dedup_key(case_id),
+        "event_action": action,
+    }))
+}
+
 /// The generic webhook's body for notices that are not about one case.
 pub fn webhook(a: &Alert, notice_id: &str) -> Value {
     json!({
@@ -520,6 +564,8 @@ pub fn webhook(a: &Alert, notice_id: &str) -> Value {
     })
 }
 
+/// The most characters of a Slack header block's text.
+const SLACK_HEADER_MAX: usize = 150;
 /// The most characters of a Slack section's text.
 const SLACK_TEXT_MAX: usize = 3000;
 
@@ -591,6 +637,7 @@ mod tests {
             case_id: "c1".into(),
             case_url: Some("https://cl.example/console/cases/c1".into()),
             ack_url: Some("https://cl.example/console/cases/c1#acknowledge".into()),
+            slack_actions: false,
             items: vec![],
             extra: None,
             at: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
@@ -609,7 +656,53 @@ mod tests {
             actions["elements"][0]["url"],
             "https://cl.example/console/cases/c1"
         );
-        assert_eq!(actions["elements"][1]["action_id"], "acknowledge");
+        assert_eq!(
+            actions["elements"][1]["url"],
+            "https://cl.example/console/cases/c1#acknowledge"
+        );
+        assert_eq!(actions["elements"][1]["action_id"], "acknowledge_page");
+    }
+
+    /// Block Kit button elements: `action_id` names the action in the interaction payload and
+    /// `value` is sent with it; a button with a `url` opens it (and Slack still tells the app)
+    /// (<https://api.slack.com/reference/block-kit/block-elements#button>).
+    /// "Escaping text: ... replace `&` with `&amp;`, `<` with `&lt;`, `>` with `&gt;`"
+    /// (<https://api.slack.com/reference/surfaces/formatting#escaping>); a header block's text
+    /// is at most 150 characters (<https://api.slack.com/reference/block-kit/blocks#header>).
+    #[test]
+    fn the_header_is_escaped_then_cut_between_whole_characters() {
+        let mut a = alert("x");
+        a.headline = "Ann & Bob <b>".to_owned();
+        let v = slack(&a);
+        let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(header.contains("Ann &amp; Bob &lt;b&gt;"), "{header}");
+        a.headline = format!("{}&", "a".repeat(147));
+        let v = slack(&a);
+        let header = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(header.chars().count() <= 150, "{header}");
+        assert!(
+            !header.contains("&am…") && !header.ends_with("&…"),
+            "{header}"
+        );
+    }
+
+    #[test]
+    fn with_slacks_interactivity_the_buttons_act_in_place() {
+        let v = slack(&Alert {
+            slack_actions: true,
+            ..alert("cold room")
+        });
+        let actions = v["blocks"].as_array().unwrap().last().unwrap();
+        let elements = actions["elements"].as_array().unwrap();
+        assert_eq!(elements[0]["action_id"], "open_case");
+        for (e, id) in elements[1..].iter().zip(["acknowledge", "assign_to_me"]) {
+            assert_eq!(
+                (e["action_id"].as_str(), e["value"].as_str()),
+                (Some(id), Some("c1"))
+            );
+            assert!(e.get("url").is_none(), "{e}");
+        }
+        assert_eq!(elements.len(), 3);
     }
 
     #[test]
@@ -735,11 +828,34 @@ mod tests {
 
     #[test]
     fn pagerduty_trigger_is_documented_shape() {
-        let v = pagerduty(&alert("x"), "R0UT1NGKEY");
+        let v = pagerduty(&alert("x"));
         assert_eq!(v["event_action"], "trigger");
         assert_eq!(v["payload"]["severity"], "critical");
         assert_eq!(v["payload"]["source"], "closeloop");
         assert_eq!(v["dedup_key"], "closeloop-case-c1");
         assert_eq!(v["payload"]["timestamp"], "2026-11-23T09:00:00Z");
+        assert!(v.get("routing_key").is_none(), "added to the request only");
+        // A reopened case's alert uses the same key: PagerDuty opens a new incident under it
+        // once the first was resolved.
+        let mut reopened = alert("x");
+        reopened.kind = NoticeKind::CaseReopened;
+        assert_eq!(pagerduty(&reopened)["dedup_key"], "closeloop-case-c1");
+    }
+
+    #[test]
+    fn pagerduty_updates_name_the_triggers_incident() {
+        let trigger = pagerduty(&alert("x"));
+        for (kind, action) in [
+            (NoticeKind::IncidentAcknowledged, "acknowledge"),
+            (NoticeKind::IncidentResolved, "resolve"),
+        ] {
+            let v = pagerduty_update(kind, "c1").unwrap();
+            assert_eq!(
+                v,
+                json!({"dedup_key": "closeloop-case-c1", "event_action": action})
+            );
+            assert_eq!(v["dedup_key"], trigger["dedup_key"]);
+        }
+        assert_eq!(pagerduty_update(NoticeKind::CaseOpened, "c1"), None);
     }
 }

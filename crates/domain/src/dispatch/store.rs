@@ -1,6 +1,9 @@
 //! Dispatch's keys and records in the key-value store (same rules as [`crate::keys`]).
 //!
 //! - `team:{id}`: a directory team, written whole by the admin API.
+//! - `webhook-gone:{sha256 of the URL}`: a webhook endpoint that answered `410 Gone`, disabled
+//!   (Standard Webhooks: "the sender should disable the endpoint"); saving the endpoint's team
+//!   again enables it. One small record per endpoint, never per message.
 //!
 //! The rest of the outbox's state (digest queues, fatigue windows, the schedule) is the
 //! fold's, in `closeloop_workflow::fold::records`.
@@ -29,6 +32,39 @@ pub struct DigestEntry {
 
 pub fn team(id: &str) -> String {
     format!("{TEAM}{id}")
+}
+
+pub const WEBHOOK_GONE: &str = "webhook-gone:";
+
+/// A webhook endpoint disabled by its `410 Gone`: nothing more is sent to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneEndpoint {
+    pub since: Timestamp,
+    /// The delivery that heard the 410.
+    pub delivery_id: String,
+}
+
+impl Record for GoneEndpoint {
+    const SCHEMA: &'static str = "webhook-gone/1";
+}
+
+impl GoneEndpoint {
+    /// Why a delivery to the endpoint is not sent (no URL: it may hold a token).
+    pub fn reason(&self) -> String {
+        format!(
+            "the webhook endpoint answered 410 Gone at {} and is disabled; saving its team in the directory again enables it",
+            self.since.format("%Y-%m-%d %H:%M UTC")
+        )
+    }
+}
+
+/// The key of the disabled mark of the webhook at `url` (by digest: URLs may hold tokens).
+pub fn webhook_gone(url: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "{WEBHOOK_GONE}{}",
+        hex::encode(Sha256::digest(url.as_bytes()))
+    )
 }
 
 /// The key of the directory team `target` belongs to, if it is a team or one of its people.

@@ -4,7 +4,10 @@
 //! - resolved (awaiting the customer): the customer follow-up, with a signed link for this
 //!   resolution round that expires;
 //! - reopened: the reopened alert, to the case's team and owner;
-//! - closed, with watchers: the case-closed notice to them.
+//! - closed, with watchers: the case-closed notice to them;
+//! - taken up (acknowledged, or reached out to) or out of the team's hands (resolved, closed):
+//!   the PagerDuty `acknowledge` or `resolve` of the incident its alert triggered, if it paged
+//!   anyone ([`super::incidents`]).
 //!
 //! Customer messages obey the contact rules ([`customer_notice`]): nobody on the
 //! do-not-contact list gets one (no notice; an event says why), and inside the customer quiet
@@ -21,6 +24,7 @@ use closeloop_domain::notice::{Notice, NoticeKind};
 use closeloop_domain::problem::ProblemKind;
 use closeloop_domain::{ids, keys};
 
+use super::incidents;
 use super::notices::{self, record};
 use super::records::{self, CaseFile};
 use super::{Context, Folder, Verdict};
@@ -95,6 +99,7 @@ pub fn apply(
     if let Some(notice) = &notice {
         notices::queue(f, notice, Some(&next), feedback.as_ref(), Some(file))?;
     }
+    incidents::follow(f, case, &next, file, feedback.as_ref())?;
     f.tx.put(keys::case(&next.id), &next);
     f.touch(&next.feedback_id);
     Ok(Ok(next))

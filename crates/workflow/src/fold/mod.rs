@@ -22,6 +22,9 @@
 //! - [`sources`]: a survey platform's events about one response make or update one feedback.
 //! - [`retriage`]: feedback that changed is triaged again; its case keeps its state and alert.
 //! - [`change`]: a change of a case's state and what it sends (the contact rules included).
+//! - [`incidents`]: PagerDuty follows the case: where its triggers went is noted as they are
+//!   planned, and the change that takes the case up or out of the team's hands plans the
+//!   `acknowledge` or `resolve` to exactly those endpoints.
 //! - [`agent`]: agents' actions and notes; [`customer`]: the customer's answer through the
 //!   confirmation link; [`replies`]: the customer's reply to a follow-up by email or SMS, and
 //!   where an SMS reply goes; [`sweep`]: tick's reminders and unconfirmed closes; [`privacy`]:
@@ -33,6 +36,7 @@ pub mod change;
 pub mod customer;
 pub mod digests;
 pub mod escalation;
+pub mod incidents;
 pub mod notices;
 pub mod outbox;
 pub mod privacy;

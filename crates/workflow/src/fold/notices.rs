@@ -2,12 +2,13 @@
 //!
 //! Planning is `closeloop_domain::dispatch::plan` (directory, routing's channels, quiet
 //! hours); this module settles what the plan leaves to the store: alert-fatigue counts,
-//! digest queues, the outbox schedule, and the first attempt's lease. Everything is written
-//! with the fold, so a notice is planned exactly once (its id is derived from what it is
-//! about) and its deliveries exist before anyone may send them.
+//! digest queues, the outbox schedule, the first attempt's lease, and the PagerDuty endpoints
+//! a case's triggers go to ([`super::incidents`]). Everything is written with the fold, so a
+//! notice is planned exactly once (its id is derived from what it is about) and its
+//! deliveries exist before anyone may send them.
 
 use closeloop_domain::case::{Case, CaseEvent, EventKind};
-use closeloop_domain::delivery::{Delivery, DeliveryStatus, Lease, Target};
+use closeloop_domain::delivery::{Channel, Delivery, DeliveryStatus, Lease, Target};
 use closeloop_domain::dispatch::directory::Team;
 use closeloop_domain::dispatch::fatigue;
 use closeloop_domain::dispatch::plan::{self, Counts, Decision, Guard, PlanInput};
@@ -17,8 +18,8 @@ use closeloop_domain::notice::Notice;
 use closeloop_domain::{ids, keys};
 
 use super::Folder;
-use super::outbox;
 use super::records::{self, CaseFile, DIGEST_TARGETS, DigestQueue, DigestTargets, WindowCounts};
+use super::{incidents, outbox};
 use crate::store::StoreError;
 
 /// The directory team a case belongs to, if the team is in the directory.
@@ -57,6 +58,14 @@ pub fn queue(
         configured: f.ctx.channels,
         now: f.now,
     });
+    let pages = plans
+        .iter()
+        .flat_map(|p| &p.deliveries)
+        .any(|d| d.channel == Channel::PagerDuty);
+    if pages && let (Some(case), Some(file)) = (case, file.as_deref_mut()) {
+        // Read (for an old file) before this notice's deliveries are on it.
+        incidents::paged(f, case, file)?;
+    }
     for mut recipient in plans {
         let decision = match &recipient.guard {
             Some(guard) => {
@@ -83,6 +92,9 @@ pub fn queue(
                 _ => {}
             }
             if let Some(file) = file.as_deref_mut() {
+                if let (Some(case), Some(paged)) = (case, file.paged.as_mut()) {
+                    paged.note(notice, case, &d);
+                }
                 file.deliveries.push(d.id.clone());
                 if let Some(note) = &d.note {
                     let event = queued_event(f, &d, note);

@@ -6,6 +6,7 @@
 use closeloop_domain::Timestamp;
 use closeloop_domain::case::CaseEvent;
 use closeloop_domain::delivery::Target;
+use closeloop_domain::dispatch::incident::Paged;
 use closeloop_domain::dispatch::store::DigestEntry;
 use closeloop_domain::envelope::Record;
 use closeloop_domain::ids;
@@ -24,7 +25,7 @@ pub fn case_file_page(case_id: &str, n: u32) -> String {
 }
 
 /// Everything about a case that is not the case itself: its timeline, the notices and
-/// deliveries made for it, and when its first alert was delivered.
+/// deliveries made for it, when its first alert was delivered, and where it paged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseFile {
     pub case_id: String,
@@ -50,6 +51,11 @@ pub struct CaseFile {
     /// reply's alert.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub replies: u32,
+    /// The PagerDuty endpoints the case's triggers went to in its current episode, where its
+    /// acknowledge and resolve go ([`super::incidents`]). `None` only in files written before
+    /// it was kept: derived from the deliveries the first time it is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged: Option<Paged>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -74,6 +80,7 @@ impl CaseFile {
     pub fn new(case_id: &str) -> Self {
         Self {
             case_id: case_id.to_owned(),
+            paged: Some(Paged::default()),
             ..Self::default()
         }
     }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use closeloop_domain::delivery::{ConfiguredChannels, MAX_ATTEMPTS};
+use closeloop_domain::delivery::{AttemptError, ConfiguredChannels, MAX_ATTEMPTS};
 use closeloop_domain::envelope;
 use closeloop_domain::metrics::DayAggregate;
 use closeloop_domain::projection::index::{ChunkRef, IndexEntry};
@@ -60,13 +60,19 @@ impl Providers {
 }
 
 impl Courier for Providers {
-    fn send(&self, delivery: &Delivery) -> Result<(), AttemptError> {
+    fn send(&self, delivery: &Delivery) -> Result<(), Failure> {
         let hook = self.during_first_send.lock().unwrap().take();
         if let Some(hook) = hook {
             hook();
         }
         self.sent.lock().unwrap().push(delivery.clone());
-        (self.answer)(delivery)
+        // What a real courier renders: the kept message, or one naming the attempt.
+        let rendered = (delivery.rendered.clone())
+            .unwrap_or_else(|| json!({"rendered_at_attempt": delivery.attempts + 1}));
+        (self.answer)(delivery).map_err(|error| Failure {
+            error,
+            rendered: Some(rendered),
+        })
     }
 }
 
@@ -220,6 +226,41 @@ fn a_retry_costs_two_writes_and_its_reconcile_two_more() {
         app.store.writes() - writes,
         4,
         "the lease, the outcome, the reconcile's ticket and fold"
+    );
+}
+
+#[test]
+fn every_retry_sends_the_message_the_first_attempt_rendered() {
+    let app = app_with(|c| {
+        c.channels = ConfiguredChannels {
+            slack: true,
+            ..ConfiguredChannels::default()
+        }
+    });
+    let timeout = || Providers::answering(|_| Err(AttemptError::Timeout));
+    let (_, handover) = post(&app, "render-once-1", "noisy");
+    let first = timeout();
+    outbox(&app, &first)
+        .hand_over(&handover.token, &handover.deliveries)
+        .unwrap();
+    assert_eq!(first.sent()[0].rendered, None, "nothing kept yet");
+    let kept = json!({"rendered_at_attempt": 1});
+    for minutes in [5, 30] {
+        app.env.advance(chrono::Duration::minutes(minutes));
+        let again = timeout();
+        assert_eq!(outbox(&app, &again).tick().unwrap().retrying, 1);
+        assert_eq!(again.sent()[0].rendered.as_ref(), Some(&kept));
+    }
+    app.env.advance(chrono::Duration::hours(2));
+    let ok = Providers::ok();
+    assert_eq!(outbox(&app, &ok).tick().unwrap().delivered, 1);
+    assert_eq!(ok.sent()[0].rendered.as_ref(), Some(&kept));
+    let key = keys::delivery(&handover.deliveries[0]);
+    let stored: Delivery = envelope::decode(&app.store.get(&key).unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (stored.attempts, stored.rendered),
+        (4, None),
+        "dropped once final"
     );
 }
 

@@ -128,4 +128,35 @@ async fn a_refused_connection_is_retried_and_a_revoked_webhook_dead_lettered(rt:
         2,
         "the outbox keeps both records"
     );
+
+    // Standard Webhooks: "If the endpoint returns 410 Gone, the sender should disable the
+    // endpoint" (and the spec's "Retry schedule" section): the next alert is not sent there.
+    let (_, second) = open_case(&cl, "stay-refused-2", 1, "Still cold").await;
+    let deadline = std::time::Instant::now() + closeloop_e2e::SETTLE_WITHIN;
+    let cancelled = loop {
+        let hook = cl
+            .records("delivery:")
+            .into_iter()
+            .find(|d| d["channel"] == "webhook" && d["case_id"] == second.as_str());
+        match hook {
+            Some(h) if h["status"] != "pending" => break h,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("the second webhook delivery did not settle")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(
+        cancelled["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("410 Gone"),
+        "{cancelled}"
+    );
+    assert_eq!(
+        cl.webhook.received().len(),
+        1,
+        "nothing more was sent to the gone endpoint"
+    );
 }

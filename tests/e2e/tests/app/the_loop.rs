@@ -21,7 +21,7 @@ async fn a_detractor_is_alerted_followed_up_and_confirmed(rt: Runtime) {
     assert!(text.contains(comment), "{text}");
     assert!(text.contains("P1"), "{text}");
     assert!(
-        text.contains(&format!("http://closeloop.test/v1/cases/{case_id}")),
+        text.contains(&format!("http://closeloop.test/console/cases/{case_id}")),
         "{text}"
     );
     assert!(message["blocks"].as_array().is_some_and(|b| !b.is_empty()));

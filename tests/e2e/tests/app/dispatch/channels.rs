@@ -256,10 +256,148 @@ async fn p2_cases_do_not_page_and_a_team_template_is_used(rt: Runtime) {
     assert!(
         form[2]
             .1
-            .starts_with("P2 Guest guest-8: Cold <breakfast> http://closeloop.test/v1/cases/"),
+            .starts_with("P2 Guest guest-8: Cold <breakfast> http://closeloop.test/console/cases/"),
         "{:?}",
         form[2]
     );
+}
+
+on_host_and_spin!(pagerduty_incidents_are_acknowledged_and_resolved_with_the_case);
+/// PagerDuty, "Send an Alert Event" (<https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>):
+/// the Acknowledge and Resolve example payloads are exactly `{"routing_key", "dedup_key",
+/// "event_action"}`; "Subsequent acknowledge or resolve events sent via a different
+/// `routing_key` from the original will be dropped"; and "Once the alert is resolved, any
+/// further events with the same `dedup_key` will create a new alert (for `trigger` events)".
+/// So the case's acknowledge and resolve reach the endpoint its alert paged, under the
+/// trigger's routing key and dedup key, once per episode, and never another channel.
+async fn pagerduty_incidents_are_acknowledged_and_resolved_with_the_case(rt: Runtime) {
+    let p = Providers::start("postmark").await;
+    let cl = start(rt, &p, &p.team()).await;
+    let case_id = open(
+        &cl,
+        &feedback_from("guest-pd", "pd-1", 1, "Water through the ceiling"),
+    )
+    .await;
+    for (_, m) in p.channels() {
+        m.wait_for_delivered(1).await;
+    }
+    quiet(&cl).await;
+    let dedup_key = format!("closeloop-case-{case_id}");
+    let trigger = p.pagerduty.delivered()[0].json();
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["dedup_key"], dedup_key.as_str());
+    let event = |action: &str| json!({"routing_key": PAGERDUTY_KEY, "dedup_key": dedup_key, "event_action": action});
+    let others = |p: &Providers| -> Vec<(&'static str, usize)> {
+        p.channels()
+            .into_iter()
+            .filter(|(name, _)| *name != "pagerduty")
+            .map(|(name, m)| (name, m.received().len()))
+            .collect()
+    };
+    let before = others(&p);
+    let act = |path: &'static str, body: Value| {
+        let (cl, case_id) = (&cl, &case_id);
+        async move {
+            let r = cl
+                .agent("POST", &format!("/v1/cases/{case_id}/{path}"), Some(body))
+                .await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text());
+        }
+    };
+
+    // Acknowledged through the agent API: PagerDuty acknowledges the incident.
+    act("acknowledge", json!({"by": "Dana"})).await;
+    let sent = p.pagerduty.wait_for_delivered(2).await;
+    let ack = &sent[1];
+    assert_eq!(
+        (ack.method.as_str(), ack.path.as_str()),
+        ("POST", "/v2/enqueue")
+    );
+    assert_eq!(ack.header("content-type"), Some("application/json"));
+    assert_eq!(ack.json(), event("acknowledge"));
+
+    // Reassigned and acknowledged again: the incident is acknowledged already, once is all.
+    let r = cl
+        .admin(
+            "POST",
+            &format!("/v1/cases/{case_id}/assign"),
+            Some(json!({"to": "dana"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    act("acknowledge", json!({"by": "Dana"})).await;
+    cl.settle().await;
+    assert_eq!(p.pagerduty.received().len(), 2, "one acknowledge");
+
+    // Resolved: the case leaves the team's hands (it awaits the customer), so does the
+    // incident.
+    act(
+        "resolve",
+        json!({"by": "Dana", "resolution": "Fixed the leak and moved the guest", "root_cause": "facilities"}),
+    )
+    .await;
+    let sent = p.pagerduty.wait_for_delivered(3).await;
+    assert_eq!(sent[2].json(), event("resolve"));
+    cl.settle().await;
+    assert_eq!(
+        others(&p),
+        before,
+        "Slack, Teams, the webhook, email and SMS hear nothing of it"
+    );
+
+    // The customer says it is not fixed: the reopened alert triggers under the same dedup key
+    // (a new incident, the first being resolved), and this episode is resolved on its own.
+    let messages = cl.customer.wait_for_delivered(1).await;
+    let link = messages.last().unwrap().json()["link"]
+        .as_str()
+        .expect("a link")
+        .to_owned();
+    let r = crate::answer(&cl, &link, "resolved=no").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    cl.wait_for_state(&case_id, "reopened").await;
+    let sent = p.pagerduty.wait_for_delivered(4).await;
+    let again = sent[3].json();
+    assert_eq!(again["event_action"], "trigger");
+    assert_eq!(again["dedup_key"], dedup_key.as_str());
+    assert_eq!(again["routing_key"], PAGERDUTY_KEY);
+    act(
+        "close",
+        json!({"by": "Dana", "reason": "the guest checked out; refunded"}),
+    )
+    .await;
+    let sent = p.pagerduty.wait_for_delivered(5).await;
+    assert_eq!(sent[4].json(), event("resolve"));
+    cl.settle().await;
+    let actions: Vec<Value> = p
+        .pagerduty
+        .received()
+        .iter()
+        .map(|r| r.json()["event_action"].clone())
+        .collect();
+    assert_eq!(
+        actions,
+        ["trigger", "acknowledge", "resolve", "trigger", "resolve"]
+    );
+
+    // The case's timeline says so, like every delivery.
+    let view = cl.case(&case_id).await;
+    let delivered: Vec<String> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "delivered")
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    let to_pagerduty = |kind: &str| {
+        delivered
+            .iter()
+            .filter(|d| d.starts_with(&format!("{kind} via pagerduty to team.{TEAM}")))
+            .count()
+    };
+    assert_eq!(to_pagerduty("incident-acknowledged"), 1, "{delivered:?}");
+    assert_eq!(to_pagerduty("incident-resolved"), 2, "{delivered:?}");
+    // The routing key is never kept.
+    assert!(!store_text(&cl).contains(PAGERDUTY_KEY));
 }
 
 on_host_and_spin!(customers_get_their_follow_up_by_email_through_resend_or_by_sms);

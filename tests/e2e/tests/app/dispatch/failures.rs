@@ -83,9 +83,10 @@ async fn each_channel_survives_500_429_timeout_and_garbage_then_delivers_once() 
     let r = cl.tick().await;
     assert_eq!(r["dispatch"]["retrying"], 6, "{r}");
 
-    // Recovered: each delivered exactly once, with the same idempotency key every time.
+    // Recovered: each delivered exactly once, with the same idempotency key every time (past
+    // the webhook's wait after its fourth failure: 2 h on the Standard Webhooks schedule).
     p.all_ok();
-    cl.clock().advance(Duration::from_secs(3_600));
+    cl.clock().advance(Duration::from_secs(3 * 3_600));
     let r = cl.tick().await;
     assert_eq!(r["dispatch"]["delivered"], 6, "{r}");
     cl.clock().advance(Duration::from_secs(7_200));
@@ -158,10 +159,15 @@ async fn refused_and_rejected_deliveries_are_dead_lettered_with_a_notice_to_oper
     assert!(text.contains(&case_id));
     assert!(!text.contains("dana@hotel.test") && !text.contains(POSTMARK_TOKEN));
 
-    // The refused webhook is retried until its attempts run out.
+    // The refused webhook is retried until its attempts run out, on the Standard Webhooks
+    // schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after each failure (each with up to
+    // 20% jitter); an attempt is never made before its time.
     let max = 8;
-    for _ in 1..max {
-        cl.clock().advance(Duration::from_secs(2 * 3_600));
+    for wait in [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000] {
+        cl.clock().advance(Duration::from_secs(wait - 1));
+        let r = cl.tick().await;
+        assert_eq!(r["dispatch"]["retrying"], 0, "not before {wait} s: {r}");
+        cl.clock().advance(Duration::from_secs(wait / 5 + 2));
         cl.tick().await;
     }
     let hook = deliveries(&cl)
@@ -211,4 +217,143 @@ async fn refused_and_rejected_deliveries_are_dead_lettered_with_a_notice_to_oper
         2,
         "{kinds:?}"
     );
+}
+
+on_host_only!(
+    a_retry_sends_the_first_attempts_message_byte_for_byte_after_the_case_moved_on,
+    "needs the movable clock"
+);
+/// Resend, "Idempotency Keys": "409: invalid_idempotent_request - this idempotency key has
+/// already been used on a request that had a different payload. Retrying this request is
+/// useless without changing the idempotency key or payload"
+/// (<https://resend.com/docs/dashboard/emails/idempotency-keys>). A retry rendered again after
+/// the case was acknowledged carried another body under the same key; every channel now
+/// sends the message its first attempt rendered. Standard Webhooks signs each attempt anew
+/// ("webhook-timestamp"), over the same body. PagerDuty is the exception: its trigger is not
+/// retried once the case is acknowledged (the acknowledge goes instead), since PagerDuty
+/// drops an acknowledge for an alert it does not have yet and the late trigger would page
+/// for a case someone is working on.
+async fn a_retry_sends_the_first_attempts_message_byte_for_byte_after_the_case_moved_on() {
+    let p = Providers::start("resend").await;
+    let cl = start(Runtime::Host, &p, &p.team()).await;
+    p.set_all(Mode::Status(503, "{}"));
+    let case_id = open(
+        &cl,
+        &feedback_from("guest-r", "render-once-1", 1, "Cold room"),
+    )
+    .await;
+    quiet(&cl).await;
+    for (name, m) in p.channels() {
+        assert_eq!(m.received().len(), 1, "{name} tried once");
+    }
+    // The case moves on before the retry: an alert rendered now would say so.
+    let r = cl
+        .agent(
+            "POST",
+            &format!("/v1/cases/{case_id}/acknowledge"),
+            Some(json!({"by": "Dana", "note": "on it"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // PagerDuty is told at once, and is down too.
+    let pd = p.pagerduty.wait_for_requests(2).await;
+    assert_eq!(pd[1].json()["event_action"], "acknowledge");
+    quiet(&cl).await;
+    p.all_ok();
+    cl.clock().advance(Duration::from_secs(60));
+    let r = cl.tick().await;
+    assert_eq!(
+        r["dispatch"]["delivered"], 6,
+        "five alerts and PagerDuty's acknowledge: {r}"
+    );
+    assert_eq!(r["dispatch"]["cancelled"], 1, "PagerDuty's trigger: {r}");
+    for (name, m) in p.channels() {
+        let sent = m.received();
+        if name == "pagerduty" {
+            let actions: Vec<Value> = (sent.iter())
+                .map(|r| r.json()["event_action"].clone())
+                .collect();
+            assert_eq!(actions, ["trigger", "acknowledge", "acknowledge"]);
+            assert_eq!(
+                String::from_utf8_lossy(&sent[2].body),
+                String::from_utf8_lossy(&sent[1].body),
+                "the acknowledge's retry sends the same bytes"
+            );
+            continue;
+        }
+        assert_eq!(sent.len(), 2, "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&sent[1].body),
+            String::from_utf8_lossy(&sent[0].body),
+            "{name}: the retry sends the same bytes"
+        );
+    }
+    let keys: Vec<_> = (p.email.received().iter())
+        .map(|r| r.header("idempotency-key").map(str::to_owned))
+        .collect();
+    assert!(keys[0].is_some() && keys[0] == keys[1], "{keys:?}");
+    let hooks = p.webhook.received();
+    assert_eq!(hooks[0].header("webhook-id"), hooks[1].header("webhook-id"));
+    assert_ne!(
+        hooks[0].header("webhook-timestamp"),
+        hooks[1].header("webhook-timestamp"),
+        "each attempt is signed at its own time"
+    );
+    assert!(
+        !String::from_utf8_lossy(&hooks[1].body).contains("acknowledged"),
+        "the webhook body is the first attempt's, from before the acknowledgement"
+    );
+    // Once delivered, nothing of the message is kept.
+    assert!(
+        deliveries(&cl).iter().all(|d| d.get("rendered").is_none()),
+        "{:?}",
+        deliveries(&cl)
+    );
+}
+
+/// The webhook delivery of the case `case_id`, once it is no longer pending.
+async fn settled_webhook(cl: &Closeloop, case_id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + closeloop_e2e::SETTLE_WITHIN;
+    loop {
+        let hook = (deliveries(cl).into_iter())
+            .find(|d| d["channel"] == "webhook" && d["case_id"] == case_id);
+        match hook {
+            Some(h) if h["status"] != "pending" => return h,
+            _ if std::time::Instant::now() > deadline => panic!("no settled webhook for {case_id}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+closeloop_e2e::on_host_and_spin!(a_webhook_answering_410_is_disabled_until_its_team_is_saved_again);
+/// Standard Webhooks: "If the endpoint returns 410 Gone, the sender should disable the
+/// endpoint". Dead-lettered once, the endpoint gets nothing more until an admin saves its
+/// team again.
+async fn a_webhook_answering_410_is_disabled_until_its_team_is_saved_again(rt: Runtime) {
+    let p = Providers::start("postmark").await;
+    let cl = start(rt, &p, &p.team()).await;
+    p.webhook.set_mode(Mode::Status(410, "gone"));
+    let first = open(&cl, &feedback_from("guest-g1", "gone-1", 1, "Cold")).await;
+    assert_eq!(
+        settled_webhook(&cl, &first).await["status"],
+        "dead-lettered"
+    );
+    let second = open(&cl, &feedback_from("guest-g2", "gone-2", 1, "Colder")).await;
+    let hook = settled_webhook(&cl, &second).await;
+    assert_eq!(hook["status"], "cancelled", "{hook}");
+    assert!(
+        hook["last_error"].as_str().unwrap().contains("410 Gone"),
+        "{hook}"
+    );
+    assert_eq!(
+        p.webhook.received().len(),
+        1,
+        "nothing more went to the gone endpoint"
+    );
+
+    p.webhook.set_mode(WEBHOOK_OK);
+    put_team(&cl, TEAM, &p.team()).await;
+    let third = open(&cl, &feedback_from("guest-g3", "gone-3", 1, "Coldest")).await;
+    assert_eq!(settled_webhook(&cl, &third).await["status"], "delivered");
+    assert_eq!(p.webhook.delivered().len(), 1);
 }

@@ -164,7 +164,7 @@ async fn identical_alerts_are_folded_and_a_persons_excess_goes_to_the_daily_dige
         digest["TextBody"]
             .as_str()
             .unwrap()
-            .contains(&format!("/v1/cases/{over}"))
+            .contains(&format!("/console/cases/{over}"))
     );
     assert!(
         cl.case(&over).await["timeline"]

@@ -1,6 +1,7 @@
 //! Dispatch end to end: every channel against a mock of its provider on loopback, failure
 //! modes, alert-fatigue controls, escalation and the admin API, with the injected clock.
 
+mod actions;
 mod admin;
 mod channels;
 mod failures;
