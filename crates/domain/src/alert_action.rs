@@ -22,6 +22,7 @@ use sha2::Sha256;
 use crate::Timestamp;
 use crate::case::{Action, Case};
 use crate::dispatch::directory::{Member, Team};
+use crate::feedback::Feedback;
 use crate::link::{Claims, LinkKey};
 
 /// What a person may do from an alert.
@@ -189,6 +190,36 @@ pub fn decide(
     case.apply(action.clone(), String::new(), now)
         .map_err(|e| e.to_string())?;
     Ok(action)
+}
+
+/// The longest comment a one-click page quotes.
+const MAX_QUOTED_CHARS: usize = 200;
+
+/// What a case is, in the words of its alert, for the page a one-click link opens: priority,
+/// customer, score, the comment (quoted, cut), the team and the state.
+pub fn describe(case: &Case, feedback: Option<&Feedback>) -> String {
+    let (who, score, comment) = match feedback {
+        Some(f) => (
+            f.customer.display_name().to_owned(),
+            f.score
+                .map(|s| s.label())
+                .unwrap_or_else(|| "no score".into()),
+            f.comment.as_deref().map(|c| {
+                let quoted: String = c.chars().take(MAX_QUOTED_CHARS).collect();
+                let cut = if quoted.len() < c.len() { "…" } else { "" };
+                format!(": \"{quoted}{cut}\"")
+            }),
+        ),
+        None => ("the customer".to_owned(), "no score".to_owned(), None),
+    };
+    let t = &case.triage;
+    format!(
+        "{} feedback from {who} ({score}){}. The case (team {}) is {}.",
+        t.priority.as_str(),
+        comment.unwrap_or_default(),
+        t.team,
+        case.state.as_str()
+    )
 }
 
 /// The longest Slack request body looked at (an interaction payload carries the message).
@@ -458,6 +489,30 @@ mod tests {
         };
         let triaged = crate::triage::triage(&feedback, &policy, now());
         Case::open(&feedback.id, now(), triaged)
+    }
+
+    #[test]
+    fn a_one_click_page_says_what_the_case_is() {
+        let mut feedback: crate::feedback::Feedback = serde_json::from_value(json!({
+            "id": "f1", "source": "s", "external_id": "e1",
+            "submitted_at": "2026-12-02T09:00:00Z", "received_at": "2026-12-02T09:00:00Z",
+            "customer": {"id": "guest-1", "name": "Robin Urgent"},
+            "score": {"kind": "nps", "value": 2, "scale": 10},
+            "comment": "The lift is broken"
+        }))
+        .unwrap();
+        let said = describe(&case(), Some(&feedback));
+        assert!(
+            said.contains("feedback from Robin Urgent (NPS 2/10): \"The lift is broken\""),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("The case (team front-desk) is new."),
+            "{said}"
+        );
+        feedback.comment = Some("x".repeat(MAX_QUOTED_CHARS + 1));
+        assert!(describe(&case(), Some(&feedback)).contains("x…\""));
+        assert!(describe(&case(), None).contains("from the customer (no score)."));
     }
 
     #[test]

@@ -50,6 +50,20 @@ impl Credential {
             Self::Shared { name, fingerprint } => format!("{name}-{fingerprint}"),
         }
     }
+
+    /// The credential [`Credential::id`] names.
+    pub fn parse(id: &str) -> Option<Self> {
+        let (kind, rest) = id.split_once('-')?;
+        Some(match kind {
+            "key" => Self::Key {
+                hash: rest.to_owned(),
+            },
+            name => Self::Shared {
+                name: name.to_owned(),
+                fingerprint: rest.to_owned(),
+            },
+        })
+    }
 }
 
 /// What a session token says, once its signature is checked.
@@ -64,11 +78,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// The personal key's hash, when the session was opened with one.
-    pub fn key_hash(&self) -> Option<&str> {
-        self.credential.strip_prefix("key-")
-    }
-
     /// Whether the session opened with `credential` still counts after a sign-out at `floor`.
     pub fn outlives(&self, floor: Option<&Floor>) -> bool {
         floor.is_none_or(|f| self.issued_at > f.signed_out_at)
@@ -202,10 +211,13 @@ mod tests {
         assert!(looks_like_session(&token) && token.len() < 400);
         assert!(!token.contains("clk_secret"));
         assert_eq!(verify(KEY, &token, t0()), Ok(session.clone()));
-        assert_eq!(
-            session.key_hash(),
-            Some(crate::access::hash_key("clk_secret").as_str())
-        );
+        assert_eq!(Credential::parse(&session.credential), Some(personal()));
+        let shared = Credential::Shared {
+            name: "agent".into(),
+            fingerprint: "00ff".into(),
+        };
+        assert_eq!(Credential::parse(&shared.id()), Some(shared));
+        assert_eq!(Credential::parse("nonsense"), None);
         let (again, _) = issue(KEY, &personal(), t0(), None, [2; 16]);
         assert_ne!(token, again, "every sign-in has a token of its own");
     }

@@ -51,39 +51,48 @@ fn key_principal(key: Option<ApiKey>) -> Result<Principal, Problem> {
     }
 }
 
-/// The shared credential a token is, by the variable it matches.
-fn shared(token: &str) -> Option<(&'static str, Principal)> {
-    let matches = |name| config::optional(name).is_some_and(|t| auth::secrets_match(token, &t));
-    if matches("admin_token") {
-        return Some((
-            "admin",
-            Principal {
-                name: Some("admin".into()),
-                role: Role::Admin,
-            },
-        ));
-    }
-    matches("agent_token").then_some((
-        "agent",
-        Principal {
+/// The shared credentials: the variable holding each token, and who presents it.
+const SHARED: [&str; 2] = ["admin", "agent"];
+
+/// Who presents shared credential `name` (`admin_token`: the bootstrap admin; `agent_token`:
+/// agents who name themselves in `by`).
+fn shared_principal(name: &str) -> Option<Principal> {
+    match name {
+        "admin" => Some(Principal {
+            name: Some("admin".into()),
+            role: Role::Admin,
+        }),
+        "agent" => Some(Principal {
             name: None,
             role: Role::Agent,
-        },
-    ))
+        }),
+        _ => None,
+    }
 }
 
-/// A key or a shared token, and which credential it is (for opening a session).
-fn by_credential(token: &str, kv: &Kv) -> Result<(Principal, Credential), Problem> {
+/// The shared credential a token is, by the variable it matches.
+fn shared(token: &str) -> Option<&'static str> {
+    SHARED.into_iter().find(|name| {
+        config::optional(&format!("{name}_token")).is_some_and(|t| auth::secrets_match(token, &t))
+    })
+}
+
+/// A key or a shared token, as presented.
+enum Presented {
+    Key { hash: String },
+    Shared(&'static str),
+}
+
+/// Who a key or a shared token is.
+fn by_credential(token: &str, kv: &Kv) -> Result<(Principal, Presented), Problem> {
     if access::looks_like_key(token) {
         let hash = access::hash_key(token);
         let principal = key_principal(kv.get::<ApiKey>(&keys::api_key(&hash))?)?;
-        return Ok((principal, Credential::Key { hash }));
+        return Ok((principal, Presented::Key { hash }));
     }
-    let (name, principal) =
-        shared(token).ok_or_else(|| unauthorized("the bearer token is not valid"))?;
-    let fingerprint = session::token_fingerprint(signing_key()?.as_bytes(), token);
-    let name = name.to_owned();
-    Ok((principal, Credential::Shared { name, fingerprint }))
+    let name = shared(token).ok_or_else(|| unauthorized("the bearer token is not valid"))?;
+    let principal = shared_principal(name).expect("a shared credential");
+    Ok((principal, Presented::Shared(name)))
 }
 
 /// A console session: signed, unexpired, its credential still valid, not signed out. One read
@@ -94,9 +103,9 @@ fn by_session(token: &str, kv: &Kv) -> Result<(Principal, Session), Problem> {
         .map_err(|refusal| unauthorized(refusal.detail()))?;
     let floor_key = session::floor_key(&session.credential);
     let ended = || unauthorized("the console session has ended; sign in again");
-    let principal = match session.key_hash() {
-        Some(hash) => {
-            let key_key = keys::api_key(hash);
+    let principal = match Credential::parse(&session.credential).ok_or_else(ended)? {
+        Credential::Key { hash } => {
+            let key_key = keys::api_key(&hash);
             let [key, floor] = two(kv, [key_key.clone(), floor_key.clone()])?;
             let key = key.map(|b| decode::<ApiKey>(&key_key, &b)).transpose()?;
             let floor = floor.map(|b| decode::<Floor>(&floor_key, &b)).transpose()?;
@@ -105,30 +114,18 @@ fn by_session(token: &str, kv: &Kv) -> Result<(Principal, Session), Problem> {
             }
             key_principal(key)?
         }
-        None => {
-            let (name, fingerprint) = session.credential.split_once('-').ok_or_else(ended)?;
-            let current = |variable: &str| {
-                config::optional(variable)
-                    .map(|t| session::token_fingerprint(signing_key.as_bytes(), &t))
-            };
-            let principal = Principal {
-                name: (name == "admin").then(|| "admin".to_owned()),
-                role: if name == "admin" {
-                    Role::Admin
-                } else {
-                    Role::Agent
-                },
-            };
-            let variable = format!("{name}_token");
-            if !matches!(name, "admin" | "agent")
-                || current(&variable).as_deref() != Some(fingerprint)
-            {
-                return Err(unauthorized(
-                    "the token this session was opened with has changed; sign in again",
-                ));
-            }
-            let floor = kv.get::<Floor>(&floor_key)?;
-            if !session.outlives(floor.as_ref()) {
+        Credential::Shared { name, fingerprint } => {
+            // The token may have changed since: its sessions end with it.
+            let current = config::optional(&format!("{name}_token"))
+                .map(|t| session::token_fingerprint(signing_key.as_bytes(), &t));
+            let principal = shared_principal(&name)
+                .filter(|_| current.as_deref() == Some(fingerprint.as_str()))
+                .ok_or_else(|| {
+                    unauthorized(
+                        "the token this session was opened with has changed; sign in again",
+                    )
+                })?;
+            if !session.outlives(kv.get::<Floor>(&floor_key)?.as_ref()) {
                 return Err(ended());
             }
             principal
@@ -167,10 +164,17 @@ pub fn sessions(
                 "a session cannot open another; send your API key to sign in",
             ));
         }
-        let (principal, credential) = by_credential(token, kv)?;
+        let (principal, presented) = by_credential(token, kv)?;
+        let key = signing_key()?;
+        let credential = match presented {
+            Presented::Key { hash } => Credential::Key { hash },
+            Presented::Shared(name) => Credential::Shared {
+                name: name.to_owned(),
+                fingerprint: session::token_fingerprint(key.as_bytes(), token),
+            },
+        };
         log.field("role", principal.role.as_str());
         let floor = kv.get::<Floor>(&session::floor_key(&credential.id()))?;
-        let key = signing_key()?;
         let (token, session) = session::issue(
             key.as_bytes(),
             &credential,

@@ -17,7 +17,6 @@ use closeloop_domain::message;
 use closeloop_domain::page;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_workflow::fold::{Command, Verdict};
-use closeloop_workflow::store::decode;
 use spin_sdk::http::Method;
 
 use crate::http::{self, Handled, Incoming, Reply};
@@ -32,62 +31,31 @@ const SLACK_RESPONSE_PREFIX: &str = "https://hooks.slack.com/";
 
 /// The case and, if it is in the directory, its team: one read of each.
 fn case_and_team(kv: &Kv, case_id: &str) -> Result<(Option<Case>, Option<Team>), Problem> {
-    let case_key = keys::case(case_id);
-    let Some(bytes) = kv.store().get(&case_key)? else {
+    let Some(case) = kv.get::<Case>(&keys::case(case_id))? else {
         return Ok((None, None));
     };
-    let case: Case = decode(&case_key, &bytes)?;
     let team = kv.get::<Team>(&store::case_team(&case))?;
     Ok((Some(case), team))
 }
 
-/// Submits the action; the case as it became, or why not.
+/// Submits the action: done, or why not (the fold checks the case's state again).
 fn submit(
     kv: &Kv,
     case_id: &str,
     action: closeloop_domain::case::Action,
-) -> Result<(Result<Case, String>, workflow::Done), Problem> {
+) -> Result<(Result<(), String>, workflow::Done), Problem> {
     let command = Command::CaseAction {
         case_id: case_id.to_owned(),
         action,
     };
     let done = workflow::submit(kv, command)?;
     let result = match &done.verdict {
-        Verdict::CaseChanged { case } => Ok((**case).clone()),
+        Verdict::CaseChanged { .. } => Ok(()),
         refused => Err(refused
             .problem()
             .map_or_else(|| "not done".to_owned(), |p| p.detail)),
     };
     Ok((result, done))
-}
-
-/// What the case is, in the words of its alert: priority, customer, score, comment, state.
-fn about(kv: &Kv, case: &Case) -> Result<String, Problem> {
-    let feedback = kv.get::<Feedback>(&keys::feedback(&case.feedback_id))?;
-    let (who, score, comment) = match &feedback {
-        Some(f) => (
-            f.customer.display_name().to_owned(),
-            f.score
-                .map(|s| s.label())
-                .unwrap_or_else(|| "no score".into()),
-            f.comment.as_deref().map(|c| {
-                let quoted: String = c.chars().take(200).collect();
-                format!(
-                    ": \"{quoted}{}\"",
-                    if quoted.len() < c.len() { "…" } else { "" }
-                )
-            }),
-        ),
-        None => ("the customer".to_owned(), "no score".to_owned(), None),
-    };
-    let t = &case.triage;
-    Ok(format!(
-        "{} feedback from {who} ({score}){}. The case (team {}) is {}.",
-        t.priority.as_str(),
-        comment.unwrap_or_default(),
-        t.team,
-        case.state.as_str()
-    ))
 }
 
 fn when(at: Timestamp) -> String {
@@ -238,7 +206,10 @@ pub fn one_click(
     let action = claims.action;
     let decided = alert_action::decide(case.as_ref(), team.as_ref(), actor, action, now);
     let about = match &case {
-        Some(c) => about(kv, c)?,
+        Some(c) => {
+            let feedback = kv.get::<Feedback>(&keys::feedback(&c.feedback_id))?;
+            alert_action::describe(c, feedback.as_ref())
+        }
         None => String::new(),
     };
     let act = match decided {

@@ -5,7 +5,7 @@
 //! record never holds a URL, key, address or phone number; the request built here lives only
 //! for the call.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -47,6 +47,38 @@ pub type Records = HashMap<String, Option<Vec<u8>>>;
 struct Reads<'a> {
     kv: &'a Kv,
     seen: RefCell<HashMap<String, Option<Vec<u8>>>>,
+    /// The variables rendering and sending use, read at the first delivery.
+    settings: OnceCell<Settings>,
+}
+
+/// The variables every delivery's rendering and sending read, read once per courier.
+struct Settings {
+    base_url: String,
+    /// The Slack app is set up: Slack's buttons act in place.
+    slack_actions: bool,
+    link_key: Option<LinkKey>,
+    link_ttl_hours: i64,
+    reply_to_address: Option<String>,
+    timeout: Duration,
+}
+
+impl Reads<'_> {
+    fn settings(&self) -> &Settings {
+        self.settings.get_or_init(|| {
+            let link = config::number("link_ttl_hours", link::DEFAULT_TTL_HOURS as u64);
+            Settings {
+                base_url: config::public_base_url(),
+                slack_actions: config::optional("slack_signing_secret").is_some(),
+                link_key: config::optional("link_signing_key").and_then(|k| LinkKey::new(&k)),
+                link_ttl_hours: link as i64,
+                reply_to_address: config::optional("reply_to_address"),
+                timeout: Duration::from_millis(config::number(
+                    "delivery_timeout_ms",
+                    delivery::DEFAULT_TIMEOUT_MS,
+                )),
+            }
+        })
+    }
 }
 
 impl Reads<'_> {
@@ -312,7 +344,8 @@ fn render(
         return render::pagerduty_update(loaded.notice.kind, &delivery.case_id)
             .ok_or(AttemptError::NotConfigured);
     }
-    let base_url = config::public_base_url();
+    let settings = kv.settings();
+    let base_url = &settings.base_url;
     let templates = match &loaded.case {
         Some(case) => team_of(kv, case)
             .map_err(load_error)?
@@ -326,25 +359,26 @@ fn render(
             notice: &loaded.notice,
             case,
             feedback,
-            base_url: &base_url,
+            base_url,
         }),
         _ => None,
     };
-    let mut a = alert(kv, loaded, &base_url, &templates);
-    a.slack_actions = config::optional("slack_signing_secret").is_some();
+    let mut a = alert(kv, loaded, base_url, &templates);
+    a.slack_actions = settings.slack_actions;
     // A person's own email or Teams: "Acknowledge" acts in one click, as them.
-    let key = config::optional("link_signing_key").and_then(|k| LinkKey::new(&k));
     if let (Target::Member { team, member }, Some(case), Some(key)) =
-        (&delivery.to, &loaded.case, key)
+        (&delivery.to, &loaded.case, &settings.link_key)
         && matches!(delivery.channel, Channel::Email | Channel::Teams)
         && a.ack_url.is_some()
     {
-        let ttl = config::number("link_ttl_hours", link::DEFAULT_TTL_HOURS as u64) as i64;
         let who = (team.as_str(), member.as_str());
-        let now = clock::now();
-        let ack = QuickAction::Acknowledge;
+        let (ack, now, ttl) = (
+            QuickAction::Acknowledge,
+            clock::now(),
+            settings.link_ttl_hours,
+        );
         a.ack_url = Some(alert_action::one_click_link(
-            &key, &base_url, case, who, ack, now, ttl,
+            key, base_url, case, who, ack, now, ttl,
         ));
     }
     let email = |email: render::Email| serde_json::to_value(email).expect("an email serializes");
@@ -352,15 +386,16 @@ fn render(
         (Channel::Slack, _) => render::slack(&a),
         (Channel::Teams, _) => render::teams(&a),
         (Channel::Webhook | Channel::CustomerWebhook, _) => match &ctx {
-            Some(ctx) if follow_up => {
-                message::reply_by_gateway(message::customer_follow_up(ctx), reply_to(ctx.case))
-            }
+            Some(ctx) if follow_up => message::reply_by_gateway(
+                message::customer_follow_up(ctx),
+                reply_to(settings, ctx.case),
+            ),
             Some(ctx) => message::webhook_alert(ctx),
             None => render::webhook(&a, &loaded.notice.id),
         },
         (Channel::Email, _) => email(match &ctx {
             Some(ctx) if follow_up => {
-                message::reply_by_email(message::customer_email(ctx), reply_to(ctx.case))
+                message::reply_by_email(message::customer_email(ctx), reply_to(settings, ctx.case))
             }
             _ => render::email(&a),
         }),
@@ -435,11 +470,10 @@ fn request(
 /// The signed reply address of `case` (`reply_to_address` with the case's reply token), for a
 /// customer follow-up; `None` when replies by email are not set up. A `reply_to_address` that
 /// cannot take a token is logged, and the follow-up goes without one.
-fn reply_to(case: &Case) -> Option<String> {
-    let template = config::optional("reply_to_address")?;
-    let key = LinkKey::new(&config::optional("link_signing_key")?)?;
-    let token = token::sign(&key, &case.id)?;
-    token::address(&template, &token)
+fn reply_to(settings: &Settings, case: &Case) -> Option<String> {
+    let template = settings.reply_to_address.as_deref()?;
+    let token = token::sign(settings.link_key.as_ref()?, &case.id)?;
+    token::address(template, &token)
         .map_err(|why| {
             log::error(
                 "reply_to_address is not usable; follow-ups go without Reply-To",
@@ -489,10 +523,7 @@ fn start(kv: &Reads<'_>, delivery: &Delivery) -> Result<Sending, Failure> {
         rendered: Some(message.clone()),
     };
     let (provider, request) = request(delivery, dest, &message, clock::now()).map_err(failed)?;
-    let timeout = Duration::from_millis(config::number(
-        "delivery_timeout_ms",
-        delivery::DEFAULT_TIMEOUT_MS,
-    ));
+    let timeout = kv.settings().timeout;
     let headers: Vec<(&str, &str)> = request
         .headers
         .iter()
@@ -566,6 +597,7 @@ impl<'a> Courier<'a> {
             reads: Reads {
                 kv,
                 seen: RefCell::new(known),
+                settings: OnceCell::new(),
             },
             component,
         }

@@ -44,14 +44,15 @@ pub fn put_team(kv: &Kv, id: &str, team: Team) -> Result<Reply, Problem> {
     let key = store::team(id);
     let existed = kv.get::<Team>(&key)?.is_some();
     kv.put(&key, &team)?;
-    let endpoints = team
-        .endpoints
-        .iter()
-        .chain(team.members.iter().flat_map(|m| &m.endpoints));
-    for endpoint in endpoints {
-        if let Endpoint::Webhook { url, .. } = endpoint {
-            kv.delete(&store::webhook_gone(url))?;
-        }
+    let gone: Vec<String> = (team.endpoints.iter())
+        .chain(team.members.iter().flat_map(|m| &m.endpoints))
+        .filter_map(|e| match e {
+            Endpoint::Webhook { url, .. } => Some(store::webhook_gone(url)),
+            _ => None,
+        })
+        .collect();
+    if !gone.is_empty() {
+        kv.store().delete_many(&gone)?;
     }
     Ok(Reply::json(
         if existed { 200 } else { 201 },

@@ -450,13 +450,13 @@ async fn a_one_click_email_link_acknowledges_only_when_its_button_is_pressed(rt:
         "opening the link changed nothing"
     );
     go_tx.send(()).unwrap();
-    let ((asked, state_after_open), done) = browsing.await.expect("the browser session");
+    let ((asked, url_after_opening), done) = browsing.await.expect("the browser session");
     assert_eq!(
         asked.as_deref(),
         Some("Acknowledge"),
         "opening the link asks"
     );
-    assert_eq!(state_after_open, link, "and stays on the link");
+    assert_eq!(url_after_opening, link, "and stays on the link");
     assert_eq!(done.as_deref(), Some("Acknowledged"));
     let view = cl.wait_for_state(&case_id, "acknowledged").await;
     let acked = (view["timeline"].as_array().unwrap().iter())

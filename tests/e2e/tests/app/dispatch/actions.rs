@@ -256,3 +256,65 @@ async fn a_members_one_click_link_asks_on_get_and_acts_once_on_post(rt: Runtime)
     assert_eq!(cl.get(&forged, &[]).await.status, 404);
     assert_eq!(cl.get("/v1/act/garbage", &[]).await.status, 404);
 }
+
+on_host_and_spin!(racing_presses_and_clicks_act_once, flavor = "multi_thread");
+/// Eight presses of one Slack button at once, then eight posts of one one-click link at once:
+/// each acts once (one `acknowledged` event), the others are told there is nothing to do.
+async fn racing_presses_and_clicks_act_once(rt: Runtime) {
+    const RACERS: usize = 8;
+    let p = Providers::start("postmark").await;
+    let cl = std::sync::Arc::new(start_with_slack_app(rt, &p).await);
+    let responses = MockReceiver::start().await;
+    responses.set_mode(Mode::Status(200, "ok"));
+    let acknowledged = |view: &Value| {
+        (view["timeline"].as_array().unwrap().iter())
+            .filter(|e| e["kind"] == "acknowledged")
+            .count()
+    };
+
+    let slack_case = open(&cl, &feedback_from("guest-r1", "race-1", 1, "No towels")).await;
+    let alert = p.slack.wait_for_delivered(1).await[0].json();
+    let url = responses.url("/actions/T0001/1/race");
+    let presses = (0..RACERS).map(|_| {
+        let (cl, body) = (
+            cl.clone(),
+            press(&alert, DANA_SLACK, "acknowledge", &slack_case, &url),
+        );
+        tokio::spawn(async move {
+            post_signed(&cl, body, SLACK_SECRET, now_secs())
+                .await
+                .status
+        })
+    });
+    for status in futures::future::join_all(presses).await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let told = responses.wait_for_requests(RACERS).await;
+    let updated = (told.iter())
+        .filter(|r| r.json()["replace_original"] == true)
+        .count();
+    assert_eq!(updated, 1, "one press acted, the others were told why not");
+    let view = cl.wait_for_state(&slack_case, "acknowledged").await;
+    assert_eq!(acknowledged(&view), 1, "{view}");
+
+    let click_case = open(&cl, &feedback_from("guest-r2", "race-2", 1, "No water")).await;
+    let emails = p.email.wait_for_delivered(2).await;
+    let email = (emails.iter().map(|e| e.json()))
+        .find(|e| e["TextBody"].as_str().unwrap().contains(&click_case))
+        .expect("the second case's email");
+    let path = acknowledge_link(&email);
+    let clicks = (0..RACERS).map(|_| {
+        let url = cl.url(&path);
+        tokio::spawn(async move { request("POST", &url, &[], Vec::new()).await.status })
+    });
+    let mut statuses: Vec<u16> = futures::future::join_all(clicks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses[0], 200, "{statuses:?}");
+    assert!(statuses[1..].iter().all(|s| *s == 409), "{statuses:?}");
+    let view = cl.wait_for_state(&click_case, "acknowledged").await;
+    assert_eq!(acknowledged(&view), 1, "{view}");
+}
