@@ -461,3 +461,31 @@ async fn console_sign_in_leads_back_to_the_page_asked_for(rt: Runtime) {
         assert_eq!(r.header("location"), Some("/console"), "{elsewhere}");
     }
 }
+
+closeloop_e2e::on_host_only!(
+    sessions_write_only_when_signing_out,
+    "needs the host's count of write calls"
+);
+/// Write calls (the test host counts them): opening a session and using it write nothing;
+/// signing out writes the credential's sign-out time, once.
+async fn sessions_write_only_when_signing_out() {
+    let cl = Closeloop::start(Runtime::Host).await;
+    let kv = cl.app.kv("default");
+    let key = cl.new_key("Dana", "agent").await;
+    let before = kv.writes();
+    let cookie = sign_in(&cl, &key).await;
+    let inbox = get(&cl, "/console", &cookie).await;
+    assert_eq!(inbox.status, 200);
+    assert_eq!(kv.writes() - before, 0, "signing in and reading");
+    let csrf = hidden(&inbox, "csrf");
+    let r = post_form(
+        &cl,
+        "/console/sign-out",
+        &cookie,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(kv.writes() - before, 1, "signing out");
+}

@@ -318,3 +318,64 @@ async fn racing_presses_and_clicks_act_once(rt: Runtime) {
     let view = cl.wait_for_state(&click_case, "acknowledged").await;
     assert_eq!(acknowledged(&view), 1, "{view}");
 }
+
+closeloop_e2e::on_host_only!(
+    acting_from_an_alert_costs_what_an_agent_action_costs,
+    "needs the host's count of write calls"
+);
+/// Write calls (the test host counts them): a press or a one-click post is an agent action,
+/// its ticket and its fold; opening a one-click link writes nothing.
+async fn acting_from_an_alert_costs_what_an_agent_action_costs() {
+    const AGENT_ACTION: u64 = 2;
+    let p = Providers::start("postmark").await;
+    let cl = start_with_slack_app(Runtime::Host, &p).await;
+    // Without PagerDuty, whose incident an acknowledgement updates (one delivery more).
+    let mut without_paging = team(&p);
+    without_paging["endpoints"] = json!(
+        without_paging["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["channel"] != "pagerduty")
+            .collect::<Vec<_>>()
+    );
+    put_team(&cl, TEAM, &without_paging).await;
+    let responses = MockReceiver::start().await;
+    responses.set_mode(Mode::Status(200, "ok"));
+    let kv = cl.app.kv("default");
+
+    let pressed = open(&cl, &feedback_from("guest-b1", "budget-a1", 1, "No towels")).await;
+    let alert = p.slack.wait_for_delivered(1).await[0].json();
+    quiet(&cl).await;
+    let before = kv.writes();
+    let url = responses.url("/actions/T0001/1/budget");
+    let body = press(&alert, DANA_SLACK, "acknowledge", &pressed, &url);
+    assert_eq!(
+        post_signed(&cl, body, SLACK_SECRET, now_secs())
+            .await
+            .status,
+        200
+    );
+    responses.wait_for_requests(1).await;
+    cl.wait_for_state(&pressed, "acknowledged").await;
+    assert_eq!(kv.writes() - before, AGENT_ACTION, "a Slack press");
+
+    let clicked = open(&cl, &feedback_from("guest-b2", "budget-a2", 1, "No water")).await;
+    let emails = p.email.wait_for_delivered(2).await;
+    let email = (emails.iter().map(|e| e.json()))
+        .find(|e| e["TextBody"].as_str().unwrap().contains(&clicked))
+        .expect("the second case's email");
+    let path = acknowledge_link(&email);
+    quiet(&cl).await;
+    let before = kv.writes();
+    assert_eq!(cl.get(&path, &[]).await.status, 200);
+    assert_eq!(kv.writes() - before, 0, "opening a one-click link");
+    assert_eq!(
+        request("POST", &cl.url(&path), &[], Vec::new())
+            .await
+            .status,
+        200
+    );
+    cl.wait_for_state(&clicked, "acknowledged").await;
+    assert_eq!(kv.writes() - before, AGENT_ACTION, "a one-click post");
+}
