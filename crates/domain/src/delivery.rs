@@ -519,7 +519,12 @@ mod tests {
         let reminder = Notice::customer_reminder(&c, "L".into(), t0());
         assert_eq!(plan(&reminder, all())[0].channel, Channel::CustomerWebhook);
         assert_eq!(plan(&Notice::case_closed(&c, t0()), all()).len(), 2);
-        let resolved = Notice::incident_resolved(&c, vec![Target::Configured], t0());
+        let resolved = Notice::incident_update(
+            &c,
+            NoticeKind::IncidentResolved,
+            vec![Target::Configured],
+            t0(),
+        );
         assert!(
             plan(&resolved, all()).is_empty(),
             "never on Slack or a webhook"

@@ -14,9 +14,8 @@
 //! further events with the same `dedup_key` will create a new alert (for `trigger` events)"
 //! (same page), which is what the reopened alert's trigger (same `dedup_key`) does. An episode
 //! is acknowledged at most once and resolved at most once: the update notices' ids derive
-//! from the case, the kind and the episode (`Notice::incident_acknowledged`,
-//! `Notice::incident_resolved`), so acknowledging, reassigning and acknowledging again sends
-//! one `acknowledge`.
+//! from the case, the kind and the episode (`Notice::incident_update`), so acknowledging,
+//! reassigning and acknowledging again sends one `acknowledge`.
 //!
 //! **When.** [`update`] decides from the case before and after a change:
 //! - acknowledged: the case goes from untaken (new, assigned, reopened) to acknowledged or
@@ -320,7 +319,8 @@ mod tests {
         let acked = apply(&case(), ack());
         let resolved = apply(&acked, resolve());
         let reopened = apply(&resolved, answer(false));
-        let first = Notice::incident_acknowledged(&acked, vec![team()], t0());
+        let first =
+            Notice::incident_update(&acked, NoticeKind::IncidentAcknowledged, vec![team()], t0());
         let reassigned = apply(
             &acked,
             Action::Assign {
@@ -329,12 +329,23 @@ mod tests {
                 note: None,
             },
         );
-        let again = Notice::incident_acknowledged(&apply(&reassigned, ack()), vec![], t0());
+        let again = Notice::incident_update(
+            &apply(&reassigned, ack()),
+            NoticeKind::IncidentAcknowledged,
+            vec![],
+            t0(),
+        );
         assert_eq!(first.id, again.id, "one acknowledge per episode");
-        let second = Notice::incident_acknowledged(&apply(&reopened, ack()), vec![], t0());
+        let second = Notice::incident_update(
+            &apply(&reopened, ack()),
+            NoticeKind::IncidentAcknowledged,
+            vec![],
+            t0(),
+        );
         assert_ne!(first.id, second.id, "the reopened case's own");
         assert_eq!(first.paged, vec![team()]);
-        let resolve_1 = Notice::incident_resolved(&resolved, vec![], t0());
+        let resolve_1 =
+            Notice::incident_update(&resolved, NoticeKind::IncidentResolved, vec![], t0());
         assert_ne!(resolve_1.id, first.id);
         assert!(in_current_episode(resolve_1.kind, &resolve_1.id, &resolved));
         assert!(!in_current_episode(
@@ -351,7 +362,8 @@ mod tests {
         assert!(still_wanted(&opened, &new));
         let acked = apply(&new, ack());
         assert!(!still_wanted(&opened, &acked), "taken up: no page");
-        let ack_notice = Notice::incident_acknowledged(&acked, vec![team()], t0());
+        let ack_notice =
+            Notice::incident_update(&acked, NoticeKind::IncidentAcknowledged, vec![team()], t0());
         assert!(still_wanted(&ack_notice, &acked));
         let resolved = apply(&acked, resolve());
         assert!(
@@ -359,7 +371,8 @@ mod tests {
             "the resolve supersedes it"
         );
         assert!(!still_wanted(&opened, &resolved));
-        let resolve_notice = Notice::incident_resolved(&resolved, vec![team()], t0());
+        let resolve_notice =
+            Notice::incident_update(&resolved, NoticeKind::IncidentResolved, vec![team()], t0());
         assert!(still_wanted(&resolve_notice, &resolved));
         let closed = apply(&resolved, answer(true));
         assert!(still_wanted(&resolve_notice, &closed));
