@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::case::{Case, CaseEvent, EventKind};
+use crate::dispatch::directory::has_email_shape;
 use crate::feedback::{Customer, Feedback};
 use crate::problem::FieldError;
 
@@ -226,7 +227,7 @@ impl Identifiers {
         for token in text.split(|c: char| !c.is_alphanumeric() && !TOKEN_JOINERS.contains(&c)) {
             let token = trim_edges(token);
             let code = is_code(token);
-            if is_email(token) {
+            if has_email_shape(token) {
                 self.email(token);
             } else if code {
                 self.word(token);
@@ -368,12 +369,6 @@ pub fn is_code(token: &str) -> bool {
         letter |= c.is_alphabetic();
     }
     false
-}
-
-fn is_email(token: &str) -> bool {
-    token.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.contains('@')
-    })
 }
 
 /// `s` without the punctuation around it ("#A-10442," is "A-10442").
@@ -868,6 +863,14 @@ mod tests {
         let ids = identifiers(&[], ["reach my assistant at jo.marsh@example.net"]);
         assert_eq!(
             scrub("Emailed jo.marsh@example.net; Jo Marsh replied", &ids),
+            "Emailed [erased]; [erased] [erased] replied"
+        );
+        // One too long to be deliverable (`directory::is_email`) is the customer's all the same.
+        let long = format!("jo.marsh@{}.example.net", "x".repeat(260));
+        assert!(!crate::dispatch::directory::is_email(&long));
+        let ids = identifiers(&[], [format!("write to {long}").as_str()]);
+        assert_eq!(
+            scrub(&format!("Emailed {long}; Jo Marsh replied"), &ids),
             "Emailed [erased]; [erased] [erased] replied"
         );
     }
