@@ -61,12 +61,12 @@ pub fn dedup_key(case_id: &str) -> String {
 }
 
 /// The case's episode: 0 from its opening, `n` from its `n`-th reopening.
-pub fn episode(case: &Case) -> u32 {
+fn episode(case: &Case) -> u32 {
     case.reopen_count
 }
 
 /// Whether a notice of `kind` with id `notice_id` belongs to the case's current episode.
-pub fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> bool {
+fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> bool {
     match kind {
         // Escalations stop at the first response, which every episode after the first has.
         NoticeKind::CaseOpened | NoticeKind::Escalation => episode(case) == 0,
@@ -75,7 +75,7 @@ pub fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> boo
 }
 
 /// Whether a notice of `kind` triggers an incident when it goes to PagerDuty.
-pub fn triggers(kind: NoticeKind) -> bool {
+fn triggers(kind: NoticeKind) -> bool {
     matches!(
         kind,
         NoticeKind::CaseOpened | NoticeKind::CaseReopened | NoticeKind::Escalation
