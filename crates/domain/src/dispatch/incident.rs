@@ -186,60 +186,11 @@ impl Paged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Timestamp;
-    use crate::case::{Action, CustomerAnswer, RootCause};
-    use crate::triage::{Priority, Routing, Triage};
-    use chrono::TimeZone;
-
-    fn t0() -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-    }
-
-    fn case() -> Case {
-        Case::open(
-            "fb",
-            t0(),
-            Triage {
-                class: None,
-                priority: Priority::P1,
-                team: "desk".into(),
-                first_response_due: t0(),
-                resolution_due: t0(),
-                alert: true,
-                routing: Routing::to_team("desk", true),
-                reasons: vec![],
-                analysis: Default::default(),
-                triaged_at: t0(),
-            },
-        )
-    }
+    use crate::case::Action;
+    use crate::case::tests::{ack, answer, case, resolve, t0};
 
     fn apply(c: &Case, a: Action) -> Case {
         c.apply(a, "e".into(), t0()).expect("allowed").0
-    }
-
-    fn ack() -> Action {
-        Action::Acknowledge {
-            by: "dana".into(),
-            note: None,
-        }
-    }
-
-    fn resolve() -> Action {
-        Action::Resolve {
-            by: "dana".into(),
-            summary: "fixed".into(),
-            root_cause: RootCause::Facilities,
-        }
-    }
-
-    fn answer(resolved: bool) -> Action {
-        Action::CustomerAnswer(CustomerAnswer {
-            resolved,
-            score: None,
-            comment: None,
-            answered_at: t0(),
-        })
     }
 
     fn team() -> Target {
