@@ -11,12 +11,14 @@ use closeloop_domain::keys;
 use closeloop_domain::notice::{Notice, NoticeKind};
 use serde_json::json;
 
-use crate::fold::change::tests::{ack, act, case, claims, file, notices, opened, resolve};
+use crate::fold::change::tests::{
+    ack, act, case, claims, file, notices, opened, resolve, two_acknowledging_at_once,
+};
 use crate::fold::records;
 use crate::fold::tests::{App, arrival, feedback, t0};
 use crate::fold::{Command, Verdict};
 use crate::log;
-use crate::testing::{Schedule, spawn};
+use crate::testing::spawn;
 
 /// The front desk pages on its PagerDuty service and Dana on her own, besides Slack and
 /// email; Lee takes no alerts.
@@ -196,25 +198,7 @@ fn of_two_agents_acknowledging_at_once_one_acknowledge_is_sent() {
     let app = App::new();
     paging_front_desk(&app);
     let id = opened(&app, "pd-race");
-    let schedule = Schedule::install(&app.store, &["b", "a"]);
-    let run = |name: &'static str| {
-        let (store, env, fold, id) = (
-            app.store.clone(),
-            app.env.clone(),
-            app.fold.clone(),
-            id.clone(),
-        );
-        spawn(name, move || {
-            let command = Command::CaseAction {
-                case_id: id,
-                action: ack(name),
-            };
-            log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
-        })
-    };
-    let (a, b) = (run("a"), run("b"));
-    let (a, b) = (a.join().unwrap(), b.join().unwrap());
-    assert!(schedule.remaining().is_empty());
+    let (a, b) = two_acknowledging_at_once(&app, &id);
     assert!(b.seq < a.seq);
     assert!(matches!(b.verdict, Verdict::CaseChanged { .. }));
     assert!(a.verdict.problem().is_some());
