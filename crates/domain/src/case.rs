@@ -618,12 +618,12 @@ impl Case {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::triage::Priority;
     use chrono::{Duration, TimeZone};
 
-    fn t0() -> Timestamp {
+    pub(crate) fn t0() -> Timestamp {
         chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
     }
 
@@ -642,7 +642,8 @@ mod tests {
         }
     }
 
-    fn case() -> Case {
+    /// A P1 case of team "cs", opened at [`t0`] (shared with other modules' tests).
+    pub(crate) fn case() -> Case {
         Case::open(
             "fb",
             t0(),
@@ -661,14 +662,14 @@ mod tests {
         )
     }
 
-    fn ack() -> Action {
+    pub(crate) fn ack() -> Action {
         Action::Acknowledge {
             by: "ann".into(),
             note: None,
         }
     }
 
-    fn resolve() -> Action {
+    pub(crate) fn resolve() -> Action {
         Action::Resolve {
             by: "ann".into(),
             summary: "moved room".into(),
@@ -676,7 +677,7 @@ mod tests {
         }
     }
 
-    fn answer(resolved: bool) -> Action {
+    pub(crate) fn answer(resolved: bool) -> Action {
         Action::CustomerAnswer(CustomerAnswer {
             resolved,
             score: None,

@@ -239,39 +239,19 @@ impl Notice {
         Self::new(case, NoticeKind::CustomerReplied, n, now, None)
     }
 
-    /// Tells PagerDuty that someone took the case up, for the case's current episode (its
-    /// opening, or its latest reopening: an episode is acknowledged once), at the endpoints
-    /// in `paged`.
-    pub fn incident_acknowledged(
+    /// Tells PagerDuty about the case's current episode (its opening, or its latest
+    /// reopening), at the endpoints in `paged`: `kind` is [`NoticeKind::IncidentAcknowledged`]
+    /// (someone took the case up) or [`NoticeKind::IncidentResolved`] (the case left the
+    /// team's hands). An episode is acknowledged once and resolved once, so the notice's id
+    /// is derived from the case, the kind and the episode.
+    pub fn incident_update(
         case: &Case,
+        kind: NoticeKind,
         paged: Vec<crate::delivery::Target>,
         now: Timestamp,
     ) -> Self {
-        let mut n = Self::new(
-            case,
-            NoticeKind::IncidentAcknowledged,
-            case.reopen_count,
-            now,
-            None,
-        );
-        n.paged = paged;
-        n
-    }
-
-    /// Tells PagerDuty the case left the team's hands, for the case's current episode (an
-    /// episode is resolved once), at the endpoints in `paged`.
-    pub fn incident_resolved(
-        case: &Case,
-        paged: Vec<crate::delivery::Target>,
-        now: Timestamp,
-    ) -> Self {
-        let mut n = Self::new(
-            case,
-            NoticeKind::IncidentResolved,
-            case.reopen_count,
-            now,
-            None,
-        );
+        debug_assert!(kind.is_incident_update(), "{kind:?} is no incident update");
+        let mut n = Self::new(case, kind, case.reopen_count, now, None);
         n.paged = paged;
         n
     }

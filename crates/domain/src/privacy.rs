@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::case::{Case, CaseEvent, EventKind};
+use crate::dispatch::directory::has_email_shape;
 use crate::feedback::{Customer, Feedback};
 use crate::problem::FieldError;
 
@@ -97,9 +98,11 @@ pub const MIN_ID_DIGITS: usize = 4;
 /// The fewest letters and digits of a token that mixes them (`BK7F2Q`) for it to be a code.
 pub const MIN_CODE_CHARS: usize = 4;
 /// The fewest digits of a phone number.
-pub const MIN_PHONE_DIGITS: usize = 7;
+const MIN_PHONE_DIGITS: usize = 7;
 /// The most digits of a phone number (E.164).
-pub const MAX_PHONE_DIGITS: usize = 15;
+const MAX_PHONE_DIGITS: usize = 15;
+/// How many digits a phone number has.
+const PHONE_DIGITS: std::ops::RangeInclusive<usize> = MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS;
 /// How many more digits a number written with its country code may have than the same number
 /// written without it ("447700900123" against "7700900123").
 const MAX_COUNTRY_CODE_DIGITS: usize = 3;
@@ -131,7 +134,7 @@ const COMMON_WORDS: &str = "\
     whom whose why will with wood would yes yet you young your yours";
 
 /// Whether `word` (lowercase) is a common word: see [`COMMON_WORDS`].
-pub fn is_common_word(word: &str) -> bool {
+fn is_common_word(word: &str) -> bool {
     COMMON_WORDS.split_whitespace().any(|w| w == word)
 }
 
@@ -150,14 +153,6 @@ pub struct Identifiers {
 }
 
 impl Identifiers {
-    /// Whether nothing identifies the customer (an anonymous answer without codes).
-    pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
-            && self.proper.is_empty()
-            && self.digits.is_empty()
-            && self.phones.is_empty()
-    }
-
     fn word(&mut self, word: &str) {
         let word = word.trim();
         if !word.is_empty() {
@@ -213,7 +208,7 @@ impl Identifiers {
     /// A phone number by its digits; one with too few or too many digits is matched as written.
     fn phone(&mut self, phone: &str) {
         let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        if (MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits.len()) {
+        if PHONE_DIGITS.contains(&digits.len()) {
             self.phones.insert(digits);
         } else {
             self.word(phone);
@@ -226,7 +221,7 @@ impl Identifiers {
         for token in text.split(|c: char| !c.is_alphanumeric() && !TOKEN_JOINERS.contains(&c)) {
             let token = trim_edges(token);
             let code = is_code(token);
-            if is_email(token) {
+            if has_email_shape(token) {
                 self.email(token);
             } else if code {
                 self.word(token);
@@ -239,16 +234,15 @@ impl Identifiers {
                 }
             }
         }
-        let phone = MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS;
         for groups in digit_runs(text) {
             let whole = phone_digits(text, &groups);
-            if phone.contains(&whole.len()) {
+            if PHONE_DIGITS.contains(&whole.len()) {
                 self.phones.insert(whole);
                 continue;
             }
             for &group in &groups {
                 let one = phone_digits(text, &[group]);
-                if phone.contains(&one.len()) {
+                if PHONE_DIGITS.contains(&one.len()) {
                     self.phones.insert(one);
                 }
             }
@@ -266,7 +260,7 @@ impl Identifiers {
                     if digits.len() >= MIN_ID_DIGITS {
                         self.digits.insert(digits.clone());
                     }
-                    if (MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits.len()) {
+                    if PHONE_DIGITS.contains(&digits.len()) {
                         self.phones.insert(digits);
                     }
                 }
@@ -350,7 +344,7 @@ pub fn customer_words<'a>(
 /// least [`MIN_CODE_CHARS`] letters and digits, with a run of [`MIN_ID_DIGITS`] digits
 /// ("10442", "ORD-5531") or a letter before a digit ("BK7F2Q", "A380"). A number with a unit or
 /// an ordinal ("10pm", "3rd", "24hrs") and a plain word are not.
-pub fn is_code(token: &str) -> bool {
+fn is_code(token: &str) -> bool {
     if token.chars().filter(|c| c.is_alphanumeric()).count() < MIN_CODE_CHARS {
         return false;
     }
@@ -368,12 +362,6 @@ pub fn is_code(token: &str) -> bool {
         letter |= c.is_alphabetic();
     }
     false
-}
-
-fn is_email(token: &str) -> bool {
-    token.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && domain.contains('.') && !domain.contains('@')
-    })
 }
 
 /// `s` without the punctuation around it ("#A-10442," is "A-10442").
@@ -870,6 +858,14 @@ mod tests {
             scrub("Emailed jo.marsh@example.net; Jo Marsh replied", &ids),
             "Emailed [erased]; [erased] [erased] replied"
         );
+        // One too long to be deliverable (`directory::is_email`) is the customer's all the same.
+        let long = format!("jo.marsh@{}.example.net", "x".repeat(260));
+        assert!(!crate::dispatch::directory::is_email(&long));
+        let ids = identifiers(&[], [format!("write to {long}").as_str()]);
+        assert_eq!(
+            scrub(&format!("Emailed {long}; Jo Marsh replied"), &ids),
+            "Emailed [erased]; [erased] [erased] replied"
+        );
     }
 
     #[test]
@@ -889,9 +885,13 @@ mod tests {
             scrub("Alex and Alexander, 99881, 12", &ids),
             "[erased] and [erased], [erased], 12"
         );
-        assert!(identifiers(&[], []).is_empty());
+        assert_eq!(identifiers(&[], []), Identifiers::default());
         let anonymous = feedback(Customer::default(), "Lovely stay", json!({}));
-        assert!(identifiers(&[anonymous], []).is_empty());
+        assert_eq!(
+            identifiers(&[anonymous], []),
+            Identifiers::default(),
+            "nothing identifies an anonymous answer without codes"
+        );
     }
 
     #[test]

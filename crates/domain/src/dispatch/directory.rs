@@ -189,14 +189,15 @@ pub fn is_e164(phone: &str) -> bool {
 
 /// A plausible address: one `@`, something either side, no spaces, a dot in the domain.
 pub fn is_email(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.contains('@')
-        && address.len() <= 254
-        && !address.contains(char::is_whitespace)
+    has_email_shape(address) && address.len() <= 254 && !address.contains(char::is_whitespace)
+}
+
+/// Something before one `@` and a dot after it: an address's shape, whatever its length
+/// (`crate::privacy` erases an overlong address the customer wrote all the same).
+pub(crate) fn has_email_shape(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !domain.contains('@')
+    })
 }
 
 /// Parses `"HH:MM"`.

@@ -14,9 +14,8 @@
 //! further events with the same `dedup_key` will create a new alert (for `trigger` events)"
 //! (same page), which is what the reopened alert's trigger (same `dedup_key`) does. An episode
 //! is acknowledged at most once and resolved at most once: the update notices' ids derive
-//! from the case, the kind and the episode (`Notice::incident_acknowledged`,
-//! `Notice::incident_resolved`), so acknowledging, reassigning and acknowledging again sends
-//! one `acknowledge`.
+//! from the case, the kind and the episode (`Notice::incident_update`), so acknowledging,
+//! reassigning and acknowledging again sends one `acknowledge`.
 //!
 //! **When.** [`update`] decides from the case before and after a change:
 //! - acknowledged: the case goes from untaken (new, assigned, reopened) to acknowledged or
@@ -62,12 +61,12 @@ pub fn dedup_key(case_id: &str) -> String {
 }
 
 /// The case's episode: 0 from its opening, `n` from its `n`-th reopening.
-pub fn episode(case: &Case) -> u32 {
+fn episode(case: &Case) -> u32 {
     case.reopen_count
 }
 
 /// Whether a notice of `kind` with id `notice_id` belongs to the case's current episode.
-pub fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> bool {
+fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> bool {
     match kind {
         // Escalations stop at the first response, which every episode after the first has.
         NoticeKind::CaseOpened | NoticeKind::Escalation => episode(case) == 0,
@@ -76,7 +75,7 @@ pub fn in_current_episode(kind: NoticeKind, notice_id: &str, case: &Case) -> boo
 }
 
 /// Whether a notice of `kind` triggers an incident when it goes to PagerDuty.
-pub fn triggers(kind: NoticeKind) -> bool {
+fn triggers(kind: NoticeKind) -> bool {
     matches!(
         kind,
         NoticeKind::CaseOpened | NoticeKind::CaseReopened | NoticeKind::Escalation
@@ -187,60 +186,11 @@ impl Paged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Timestamp;
-    use crate::case::{Action, CustomerAnswer, RootCause};
-    use crate::triage::{Priority, Routing, Triage};
-    use chrono::TimeZone;
-
-    fn t0() -> Timestamp {
-        chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()
-    }
-
-    fn case() -> Case {
-        Case::open(
-            "fb",
-            t0(),
-            Triage {
-                class: None,
-                priority: Priority::P1,
-                team: "desk".into(),
-                first_response_due: t0(),
-                resolution_due: t0(),
-                alert: true,
-                routing: Routing::to_team("desk", true),
-                reasons: vec![],
-                analysis: Default::default(),
-                triaged_at: t0(),
-            },
-        )
-    }
+    use crate::case::Action;
+    use crate::case::tests::{ack, answer, case, resolve, t0};
 
     fn apply(c: &Case, a: Action) -> Case {
         c.apply(a, "e".into(), t0()).expect("allowed").0
-    }
-
-    fn ack() -> Action {
-        Action::Acknowledge {
-            by: "dana".into(),
-            note: None,
-        }
-    }
-
-    fn resolve() -> Action {
-        Action::Resolve {
-            by: "dana".into(),
-            summary: "fixed".into(),
-            root_cause: RootCause::Facilities,
-        }
-    }
-
-    fn answer(resolved: bool) -> Action {
-        Action::CustomerAnswer(CustomerAnswer {
-            resolved,
-            score: None,
-            comment: None,
-            answered_at: t0(),
-        })
     }
 
     fn team() -> Target {
@@ -320,7 +270,8 @@ mod tests {
         let acked = apply(&case(), ack());
         let resolved = apply(&acked, resolve());
         let reopened = apply(&resolved, answer(false));
-        let first = Notice::incident_acknowledged(&acked, vec![team()], t0());
+        let first =
+            Notice::incident_update(&acked, NoticeKind::IncidentAcknowledged, vec![team()], t0());
         let reassigned = apply(
             &acked,
             Action::Assign {
@@ -329,12 +280,23 @@ mod tests {
                 note: None,
             },
         );
-        let again = Notice::incident_acknowledged(&apply(&reassigned, ack()), vec![], t0());
+        let again = Notice::incident_update(
+            &apply(&reassigned, ack()),
+            NoticeKind::IncidentAcknowledged,
+            vec![],
+            t0(),
+        );
         assert_eq!(first.id, again.id, "one acknowledge per episode");
-        let second = Notice::incident_acknowledged(&apply(&reopened, ack()), vec![], t0());
+        let second = Notice::incident_update(
+            &apply(&reopened, ack()),
+            NoticeKind::IncidentAcknowledged,
+            vec![],
+            t0(),
+        );
         assert_ne!(first.id, second.id, "the reopened case's own");
         assert_eq!(first.paged, vec![team()]);
-        let resolve_1 = Notice::incident_resolved(&resolved, vec![], t0());
+        let resolve_1 =
+            Notice::incident_update(&resolved, NoticeKind::IncidentResolved, vec![], t0());
         assert_ne!(resolve_1.id, first.id);
         assert!(in_current_episode(resolve_1.kind, &resolve_1.id, &resolved));
         assert!(!in_current_episode(
@@ -351,7 +313,8 @@ mod tests {
         assert!(still_wanted(&opened, &new));
         let acked = apply(&new, ack());
         assert!(!still_wanted(&opened, &acked), "taken up: no page");
-        let ack_notice = Notice::incident_acknowledged(&acked, vec![team()], t0());
+        let ack_notice =
+            Notice::incident_update(&acked, NoticeKind::IncidentAcknowledged, vec![team()], t0());
         assert!(still_wanted(&ack_notice, &acked));
         let resolved = apply(&acked, resolve());
         assert!(
@@ -359,7 +322,8 @@ mod tests {
             "the resolve supersedes it"
         );
         assert!(!still_wanted(&opened, &resolved));
-        let resolve_notice = Notice::incident_resolved(&resolved, vec![team()], t0());
+        let resolve_notice =
+            Notice::incident_update(&resolved, NoticeKind::IncidentResolved, vec![team()], t0());
         assert!(still_wanted(&resolve_notice, &resolved));
         let closed = apply(&resolved, answer(true));
         assert!(still_wanted(&resolve_notice, &closed));

@@ -652,8 +652,8 @@ mod tests {
         // Retriaged to P2 since, at night: the incident is open all the same.
         let c = case(Priority::P2, Routing::to_team("desk", true));
         for notice in [
-            Notice::incident_acknowledged(&c, paged.clone(), t(23)),
-            Notice::incident_resolved(&c, paged.clone(), t(23)),
+            Notice::incident_update(&c, NoticeKind::IncidentAcknowledged, paged.clone(), t(23)),
+            Notice::incident_update(&c, NoticeKind::IncidentResolved, paged.clone(), t(23)),
         ] {
             let plans = run(&c, &notice, Some(&team), t(23));
             let to: Vec<&Target> = plans.iter().map(|p| &p.target).collect();
@@ -665,7 +665,7 @@ mod tests {
             }
         }
         // Nothing paged, nothing to update (and never Slack or email).
-        let none = Notice::incident_resolved(&c, vec![], t(9));
+        let none = Notice::incident_update(&c, NoticeKind::IncidentResolved, vec![], t(9));
         assert!(run(&c, &none, Some(&team), t(9)).is_empty());
     }
 

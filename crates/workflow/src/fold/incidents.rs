@@ -23,7 +23,7 @@ use closeloop_domain::delivery::Delivery;
 use closeloop_domain::dispatch::incident::{self, Paged};
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::keys;
-use closeloop_domain::notice::{Notice, NoticeKind};
+use closeloop_domain::notice::Notice;
 
 use super::Folder;
 use super::notices;
@@ -69,10 +69,7 @@ pub fn follow(
     if targets.is_empty() {
         return Ok(());
     }
-    let notice = match kind {
-        NoticeKind::IncidentAcknowledged => Notice::incident_acknowledged(after, targets, f.now),
-        _ => Notice::incident_resolved(after, targets, f.now),
-    };
+    let notice = Notice::incident_update(after, kind, targets, f.now);
     notices::queue(f, &notice, Some(after), feedback, Some(file))?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use closeloop_domain::{ids, keys};
 
 use super::change;
 use super::notices::record;
-use super::records::{self, EventPage};
+use super::records::{self, CaseFile, EventPage};
 use super::{Command, Folder, Verdict};
 use crate::log::{self, Entry, LogState};
 use crate::store::{StoreError, decode_counter};
@@ -51,14 +51,11 @@ pub fn erase(
         .flat_map(|id| [keys::case(id), records::case_file(id)])
         .collect();
     f.tx.prefetch(&case_keys)?;
-    let mut held_cases = Vec::new();
+    let mut loaded = Vec::new();
     for id in &case_ids {
-        let Some((case, file)) = change::load(f, id)? else {
-            continue;
-        };
-        let pages = load_pages(f, &case.id, file.pages)?;
-        held_cases.push((case, file, pages));
+        loaded.extend(change::load(f, id)?);
     }
+    let held_cases = load_pages(f, loaded)?;
     // Everything the customer wrote is read before any of it is erased.
     let said: Vec<&str> = held_cases
         .iter()
@@ -101,21 +98,34 @@ pub fn erase(
     Ok(Verdict::Erased { record })
 }
 
-/// The stored pages of older events of case `case_id`, with their keys.
+/// A case of the customer's, its file, and the stored pages of the file's older events with
+/// their keys.
+type HeldCase = (Case, CaseFile, Vec<(String, EventPage)>);
+
+/// Each case with its pages, every case's pages read in one call.
 fn load_pages(
     f: &mut Folder<'_, '_>,
-    case_id: &str,
-    pages: u32,
-) -> Result<Vec<(String, EventPage)>, StoreError> {
-    let keys: Vec<String> = (1..=pages)
-        .map(|n| records::case_file_page(case_id, n))
+    cases: Vec<(Case, CaseFile)>,
+) -> Result<Vec<HeldCase>, StoreError> {
+    let page_keys = |case: &Case, file: &CaseFile| -> Vec<String> {
+        (1..=file.pages)
+            .map(|n| records::case_file_page(&case.id, n))
+            .collect()
+    };
+    let all: Vec<String> = cases
+        .iter()
+        .flat_map(|(case, file)| page_keys(case, file))
         .collect();
-    f.tx.prefetch(&keys)?;
-    let mut held = Vec::new();
-    for key in keys {
-        if let Some(page) = f.tx.get::<EventPage>(&key)? {
-            held.push((key, page));
+    f.tx.prefetch(&all)?;
+    let mut held = Vec::with_capacity(cases.len());
+    for (case, file) in cases {
+        let mut pages = Vec::new();
+        for key in page_keys(&case, &file) {
+            if let Some(page) = f.tx.get::<EventPage>(&key)? {
+                pages.push((key, page));
+            }
         }
+        held.push((case, file, pages));
     }
     Ok(held)
 }
@@ -124,7 +134,7 @@ fn load_pages(
 fn erase_case(
     f: &mut Folder<'_, '_>,
     mut case: Case,
-    mut file: records::CaseFile,
+    mut file: CaseFile,
     pages: Vec<(String, EventPage)>,
     identifiers: &Identifiers,
     by: &str,

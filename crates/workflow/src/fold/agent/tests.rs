@@ -8,12 +8,14 @@ use closeloop_domain::projection::index::{IndexChunk, IndexRoot};
 use closeloop_domain::projection::keys as index_keys;
 
 use super::{command, precheck, route};
-use crate::fold::change::tests::{ack, act, case, file, kinds, opened, resolve};
+use crate::fold::change::tests::{
+    ack, act, case, file, kinds, opened, resolve, two_acknowledging_at_once,
+};
 use crate::fold::tests::{App, t0};
 use crate::fold::{Command, Verdict};
 use crate::log;
 use crate::reads;
-use crate::testing::{Schedule, spawn};
+use crate::testing::spawn;
 
 fn note(case_id: &str, text: &str, event_id: &str) -> Command {
     Command::CaseNote {
@@ -202,26 +204,7 @@ fn requests_become_commands_acted_by_the_key_holder() {
 fn of_two_agents_acknowledging_at_once_the_first_ticket_wins() {
     let app = App::new();
     let id = opened(&app, "a-3");
-    // "b" takes the first ticket, then "a"; then both run freely.
-    let schedule = Schedule::install(&app.store, &["b", "a"]);
-    let run = |name: &'static str| {
-        let (store, env, fold, id) = (
-            app.store.clone(),
-            app.env.clone(),
-            app.fold.clone(),
-            id.clone(),
-        );
-        spawn(name, move || {
-            let command = Command::CaseAction {
-                case_id: id,
-                action: ack(name),
-            };
-            log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
-        })
-    };
-    let (a, b) = (run("a"), run("b"));
-    let (a, b) = (a.join().unwrap(), b.join().unwrap());
-    assert!(schedule.remaining().is_empty());
+    let (a, b) = two_acknowledging_at_once(&app, &id);
     assert!(b.seq < a.seq);
     assert!(
         matches!(b.verdict, Verdict::CaseChanged { ref case } if case.owner.as_deref() == Some("b"))

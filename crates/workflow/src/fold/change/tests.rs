@@ -11,7 +11,9 @@ use closeloop_domain::notice::{Notice, NoticeKind};
 
 use crate::fold::records::{self, CaseFile};
 use crate::fold::tests::{App, arrival, context, feedback, t0};
-use crate::fold::{Closeloop, Command, Verdict};
+use crate::fold::{Closeloop, Command, Handover, Verdict};
+use crate::log::{self, Submitted};
+use crate::testing::{Schedule, spawn};
 
 /// An app with one detractor's case open; returns the case's id.
 pub fn opened(app: &App, external_id: &str) -> String {
@@ -47,6 +49,29 @@ pub fn resolve(by: &str) -> Action {
         summary: "moved the guest to a quiet room".into(),
         root_cause: RootCause::Facilities,
     }
+}
+
+/// Agents "a" and "b" acknowledge case `id` at once: "b" takes the first ticket, then "a",
+/// both before either folds; then both run freely. Returns what each was answered, `(a, b)`.
+pub fn two_acknowledging_at_once(
+    app: &App,
+    id: &str,
+) -> (Submitted<Verdict, Handover>, Submitted<Verdict, Handover>) {
+    let schedule = Schedule::install(&app.store, &["b", "a"]);
+    let run = |name: &'static str| {
+        let (store, env, fold) = (app.store.clone(), app.env.clone(), app.fold.clone());
+        let command = Command::CaseAction {
+            case_id: id.to_owned(),
+            action: ack(name),
+        };
+        spawn(name, move || {
+            log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
+        })
+    };
+    let (a, b) = (run("a"), run("b"));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert!(schedule.remaining().is_empty());
+    (a, b)
 }
 
 pub fn case(app: &App, id: &str) -> Case {

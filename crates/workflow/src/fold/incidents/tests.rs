@@ -2,6 +2,8 @@
 //! the case's triggers went, once per episode, in the change's own write; agents racing
 //! included.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use closeloop_domain::case::{Action, CaseState, CustomerAnswer};
 use closeloop_domain::delivery::{Channel, Delivery, DeliveryStatus, Target};
 use closeloop_domain::dispatch::incident::Paged;
@@ -11,12 +13,14 @@ use closeloop_domain::keys;
 use closeloop_domain::notice::{Notice, NoticeKind};
 use serde_json::json;
 
-use crate::fold::change::tests::{ack, act, case, claims, file, notices, opened, resolve};
+use crate::fold::change::tests::{
+    ack, act, case, claims, file, notices, opened, resolve, two_acknowledging_at_once,
+};
 use crate::fold::records;
 use crate::fold::tests::{App, arrival, feedback, t0};
 use crate::fold::{Command, Verdict};
 use crate::log;
-use crate::testing::{Schedule, spawn};
+use crate::testing::spawn;
 
 /// The front desk pages on its PagerDuty service and Dana on her own, besides Slack and
 /// email; Lee takes no alerts.
@@ -68,6 +72,43 @@ fn sent_of(app: &App, id: &str, kind: NoticeKind) -> Vec<Delivery> {
         .collect()
 }
 
+/// Every notice and delivery record in the store, as stored.
+type Outbox = BTreeMap<String, Vec<u8>>;
+
+fn outbox(app: &App) -> Outbox {
+    let prefixes = [keys::notice(""), keys::delivery("")];
+    app.store
+        .keys()
+        .into_iter()
+        .filter(|k| prefixes.iter().any(|p| k.starts_with(p.as_str())))
+        .filter_map(|k| app.store.peek(&k).map(|v| (k, v)))
+        .collect()
+}
+
+/// The notice and delivery keys written or rewritten since `before` was taken: what a
+/// change owed, which the store's write count (calls, not keys) cannot tell.
+fn outbox_since(app: &App, before: &Outbox) -> BTreeSet<String> {
+    outbox(app)
+        .into_iter()
+        .filter(|(k, v)| before.get(k) != Some(v))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// The kinds of the notices and deliveries at `written` (from [`outbox_since`]).
+fn kinds_at(app: &App, written: &BTreeSet<String>) -> Vec<NoticeKind> {
+    written
+        .iter()
+        .map(|k| {
+            if k.starts_with(&keys::notice("")) {
+                app.record::<Notice>(k).expect("a notice").kind
+            } else {
+                app.record::<Delivery>(k).expect("a delivery").kind
+            }
+        })
+        .collect()
+}
+
 fn targets(deliveries: &[Delivery]) -> Vec<Target> {
     deliveries.iter().map(|d| d.to.clone()).collect()
 }
@@ -107,6 +148,7 @@ fn acknowledging_a_paged_case_acknowledges_its_incidents_once_in_the_same_write(
     );
 
     let writes = app.store.writes();
+    let before = outbox(&app);
     let done = app.submit(Command::CaseAction {
         case_id: id.clone(),
         action: ack("Dana"),
@@ -119,6 +161,13 @@ fn acknowledging_a_paged_case_acknowledges_its_incidents_once_in_the_same_write(
     let acks = sent_of(&app, &id, NoticeKind::IncidentAcknowledged);
     assert_eq!(targets(&acks), [desk(), dana()], "where the triggers went");
     assert!(acks.iter().all(|d| d.channel == Channel::PagerDuty));
+    let mut owed: BTreeSet<String> = acks.iter().map(|d| keys::delivery(&d.id)).collect();
+    owed.insert(keys::notice(&acks[0].notice_id));
+    assert_eq!(
+        outbox_since(&app, &before),
+        owed,
+        "the acknowledge's notice and deliveries, nothing else"
+    );
     let handover = done.folded.expect("the agent's request folded");
     let handed: Vec<&String> = acks.iter().map(|d| &d.id).collect();
     assert_eq!(handover.deliveries.iter().collect::<Vec<_>>(), handed);
@@ -196,25 +245,7 @@ fn of_two_agents_acknowledging_at_once_one_acknowledge_is_sent() {
     let app = App::new();
     paging_front_desk(&app);
     let id = opened(&app, "pd-race");
-    let schedule = Schedule::install(&app.store, &["b", "a"]);
-    let run = |name: &'static str| {
-        let (store, env, fold, id) = (
-            app.store.clone(),
-            app.env.clone(),
-            app.fold.clone(),
-            id.clone(),
-        );
-        spawn(name, move || {
-            let command = Command::CaseAction {
-                case_id: id,
-                action: ack(name),
-            };
-            log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
-        })
-    };
-    let (a, b) = (run("a"), run("b"));
-    let (a, b) = (a.join().unwrap(), b.join().unwrap());
-    assert!(schedule.remaining().is_empty());
+    let (a, b) = two_acknowledging_at_once(&app, &id);
     assert!(b.seq < a.seq);
     assert!(matches!(b.verdict, Verdict::CaseChanged { .. }));
     assert!(a.verdict.problem().is_some());
@@ -359,8 +390,14 @@ fn a_resolved_case_closed_later_is_not_resolved_again() {
     act(&app, &id, resolve("Dana"));
     assert_eq!(sent_of(&app, &id, NoticeKind::IncidentResolved).len(), 2);
     let writes = app.store.writes();
+    let before = outbox(&app);
     act(&app, &id, close());
     assert_eq!(app.store.writes() - writes, 2);
+    assert_eq!(
+        outbox_since(&app, &before),
+        BTreeSet::new(),
+        "no notice or delivery written or rewritten"
+    );
     assert_eq!(case(&app, &id).state, CaseState::ClosedUnconfirmed);
     assert_eq!(sent_of(&app, &id, NoticeKind::IncidentResolved).len(), 2);
     assert!(
@@ -376,8 +413,16 @@ fn a_case_that_paged_nobody_tells_pagerduty_nothing_and_writes_no_more() {
     let id = opened(&app, "no-pd");
     for action in [ack("Dana"), resolve("Dana")] {
         let writes = app.store.writes();
+        let before = outbox(&app);
         act(&app, &id, action);
         assert_eq!(app.store.writes() - writes, 2);
+        let written = outbox_since(&app, &before);
+        assert!(
+            kinds_at(&app, &written)
+                .iter()
+                .all(|k| !k.is_incident_update()),
+            "no incident update in the fold's write: {written:?}"
+        );
     }
     let file = file(&app, &id);
     assert_eq!(file.paged, Some(Paged::default()));
