@@ -292,6 +292,10 @@ impl AttemptError {
 
 /// The deliveries a notice needs on the configured channels.
 pub fn plan(notice: &Notice, channels: ConfiguredChannels) -> Vec<Delivery> {
+    // An incident update goes only to the PagerDuty endpoints paged (`dispatch::plan`).
+    if notice.kind.is_incident_update() {
+        return Vec::new();
+    }
     let wanted: &[(Channel, bool)] = if notice.kind.is_alert() {
         &[
             (Channel::Slack, channels.slack),
@@ -515,6 +519,16 @@ mod tests {
         let reminder = Notice::customer_reminder(&c, "L".into(), t0());
         assert_eq!(plan(&reminder, all())[0].channel, Channel::CustomerWebhook);
         assert_eq!(plan(&Notice::case_closed(&c, t0()), all()).len(), 2);
+        let resolved = Notice::incident_update(
+            &c,
+            NoticeKind::IncidentResolved,
+            vec![Target::Configured],
+            t0(),
+        );
+        assert!(
+            plan(&resolved, all()).is_empty(),
+            "never on Slack or a webhook"
+        );
     }
 
     #[test]
