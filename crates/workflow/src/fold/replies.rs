@@ -8,7 +8,7 @@
 //! copy, is recorded once: the fold is the only writer, and the second copy finds the record.
 //!
 //! [`remember_sms_route`]: whenever a customer message (the follow-up or its reminder) is
-//! queued for a customer with a phone number, the number's [`SmsRoute`] is rewritten to this
+//! queued for a customer with a phone number while SMS (Twilio) is set up, the number's [`SmsRoute`] is rewritten to this
 //! case, so an SMS from that number goes to the case of its most recent follow-up. The route
 //! holds the case's signed reply token, not the number, under a digest of the number.
 

@@ -11,7 +11,7 @@ use closeloop_domain::reply::{InboundEmail, Provider, REPLY_WINDOW_DAYS, ReplyCo
 
 use super::*;
 use crate::fold::change::tests::{act, file, resolve};
-use crate::fold::replies::tests::{PHONE, opened_with_phone};
+use crate::fold::replies::tests::{PHONE, opened_with_phone, sms_app};
 use crate::fold::tests::{App, context, t0};
 use crate::fold::{Command, Verdict};
 
@@ -134,7 +134,7 @@ fn forged_unaddressed_and_unsigned_emails_are_told_apart() {
 
 #[test]
 fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
-    let app = App::new();
+    let app = sms_app();
     let ours = opened_with_phone(&app, "i-4", Some(PHONE));
     let someone_else = opened_with_phone(&app, "i-5", Some("+447700900999"));
     act(&app, &ours, resolve("Dana"));
@@ -177,7 +177,7 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
 
 #[test]
 fn an_sms_within_the_reply_window_lands_and_one_past_it_does_not() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "i-6", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let store = app.store.as_ref();
@@ -196,7 +196,7 @@ fn an_sms_within_the_reply_window_lands_and_one_past_it_does_not() {
 
 #[test]
 fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "i-7", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let store = app.store.as_ref();

@@ -23,6 +23,8 @@ const POSTMARK_PASSWORD: &str = "postmark-inbound-password-for-tests";
 const RESEND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const RESEND_API_KEY: &str = "re_api_key_for_tests_0123456789";
 const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
+const TWILIO_SID: &str = "AC00000000000000000000000000000000";
+const TWILIO_FROM: &str = "+15005550006";
 /// Where Twilio calls closeloop: the app's `public_base_url` in the tests and the route.
 const TWILIO_URL: &str = "http://closeloop.test/v1/inbound/twilio";
 /// The e2e customer's phone (`closeloop_e2e::feedback`), the `From` of the Twilio fixtures.
@@ -38,16 +40,23 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The app with replies set up; `resend_api`: where Resend's API is (a mock).
-async fn start(rt: Runtime, resend_api: &MockReceiver) -> Closeloop {
+/// The app with replies set up; `resend_api`: where Resend's API is (a mock); `twilio_api`:
+/// where Twilio's is (a mock): SMS must be set up for a follow-up to lead a number's SMS to its
+/// case.
+async fn start(rt: Runtime, resend_api: &MockReceiver, twilio_api: &MockReceiver) -> Closeloop {
     let api = resend_api.url("");
+    let sms_api = twilio_api.url("");
+    twilio_api.set_mode(Mode::Status(201, r#"{"sid":"SM123","status":"queued"}"#));
     Closeloop::start_with(rt, move |o| {
         o.variable("reply_to_address", REPLY_TO)
             .variable("postmark_inbound_password", POSTMARK_PASSWORD)
             .variable("resend_webhook_secret", RESEND_SECRET)
             .variable("resend_api_key", RESEND_API_KEY)
             .variable("resend_api_url", &api)
+            .variable("twilio_account_sid", TWILIO_SID)
             .variable("twilio_auth_token", TWILIO_TOKEN)
+            .variable("twilio_from", TWILIO_FROM)
+            .variable("twilio_api_url", &sms_api)
     })
     .await
 }
@@ -149,8 +158,8 @@ fn postmark_headers(password: &str) -> Vec<(&'static str, String)> {
 
 on_host_and_spin!(a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other);
 async fn a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-pm-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-pm-2").await;
     // Each follow-up carries its own case's signed reply address.
@@ -286,8 +295,8 @@ fn unix(cl: &Closeloop) -> i64 {
 
 on_host_and_spin!(a_resend_reply_is_fetched_from_resend_and_lands_on_its_case);
 async fn a_resend_reply_is_fetched_from_resend_and_lands_on_its_case(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-rs-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-rs-2").await;
     let token = reply_token(&resolve(&cl, &ours).await);
@@ -399,8 +408,8 @@ on_host_and_spin!(
 async fn an_sms_reply_lands_on_the_case_of_the_number_s_follow_up_and_a_forged_one_is_refused(
     rt: Runtime,
 ) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-sms-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-sms-2").await;
     resolve(&cl, &ours).await;
@@ -473,8 +482,8 @@ async fn an_sms_reply_lands_on_the_case_of_the_number_s_follow_up_and_a_forged_o
 
 on_host_and_spin!(stop_by_sms_puts_the_number_on_the_do_not_contact_list);
 async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, first) = open_case(&cl, "reply-stop-1", 3, "The room by the lift was noisy").await;
     resolve(&cl, &first).await;
     let sent = cl.customer.delivered().len();
@@ -545,8 +554,8 @@ const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
 
 on_host_and_spin!(an_inbound_email_is_read_up_to_its_limit_and_refused_past_it);
 async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let sized = |n: usize| {
         let (head, tail) = (r#"{"MessageID": "big-1", "TextBody": ""#, r#""}"#);
         let mut body = head.as_bytes().to_vec();

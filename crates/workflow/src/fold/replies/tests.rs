@@ -19,6 +19,11 @@ use crate::testing::spawn;
 
 pub const PHONE: &str = "+447700900123";
 
+/// An app with SMS (Twilio) set up: only then does a follow-up point a number at its case.
+pub fn sms_app() -> App {
+    App::with(|c| c.channels.sms = true)
+}
+
 /// Opens a case for an answer from a customer with `phone`; returns its id.
 pub fn opened_with_phone(app: &App, external_id: &str, phone: Option<&str>) -> String {
     let mut fb = feedback(external_id, 3, "noisy room by the lift");
@@ -246,7 +251,7 @@ fn a_reply_to_a_case_that_does_not_exist_is_refused_and_stores_nothing() {
 
 #[test]
 fn a_follow_up_points_the_number_at_its_case_and_the_latest_follow_up_wins() {
-    let app = App::new();
+    let app = sms_app();
     let key = context().link_key.unwrap();
     let first = opened_with_phone(&app, "r-6", Some(PHONE));
     assert!(route(&app, PHONE).is_none(), "no follow-up yet");
@@ -273,7 +278,7 @@ fn a_follow_up_points_the_number_at_its_case_and_the_latest_follow_up_wins() {
 
 #[test]
 fn a_customer_on_the_do_not_contact_list_gets_no_route() {
-    let app = App::new();
+    let app = sms_app();
     let digest = contact::dnc_digest(ContactKind::Phone, PHONE);
     app.store.seed(
         &keys::do_not_contact(&digest),
@@ -291,7 +296,7 @@ fn a_customer_on_the_do_not_contact_list_gets_no_route() {
 
 #[test]
 fn an_erasure_takes_the_reply_and_the_number_s_route_and_drops_the_reply_from_the_ring() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "r-10", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let command = words(
@@ -341,4 +346,15 @@ fn an_erasure_takes_the_reply_and_the_number_s_route_and_drops_the_reply_from_th
         None,
         "an SMS from them goes nowhere"
     );
+}
+
+#[test]
+fn without_sms_a_follow_up_writes_no_route() {
+    let app = App::new();
+    assert!(!context().channels.sms);
+    let id = opened_with_phone(&app, "r-11", Some(PHONE));
+    act(&app, &id, resolve("Dana"));
+    assert!(customer_message(&app, &id, NoticeKind::CustomerFollowUp).is_some());
+    assert!(route(&app, PHONE).is_none());
+    assert!(app.records::<SmsRoute>(keys::SMS_ROUTE).is_empty());
 }
