@@ -171,7 +171,7 @@ fn from_twilio(
         log.field("opt_out", true);
     }
     let kv = Kv::open()?;
-    let intake = intake::sms(kv.store(), link_key().as_ref(), &sms, now)?;
+    let intake = intake::sms(kv.store(), &sms, now)?;
     Ok((kv, intake))
 }
 

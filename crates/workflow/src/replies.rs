@@ -129,13 +129,7 @@ fn submit(case_id: &str, provider: Provider, message_id: &str, content: ReplyCon
 /// What to do with an inbound SMS (Twilio): a STOP-type message lists the number as
 /// do-not-contact at once (a direct write, kept once); then the message goes to the case of
 /// the number's most recent follow-up, if there is one within the reply window.
-pub fn sms(
-    store: &dyn Store,
-    key: Option<&LinkKey>,
-    sms: &InboundSms,
-    now: Timestamp,
-) -> Result<Intake, Problem> {
-    let key = key.ok_or_else(no_key)?;
+pub fn sms(store: &dyn Store, sms: &InboundSms, now: Timestamp) -> Result<Intake, Problem> {
     if sms.opt_out.is_some() {
         admin::do_not_contact(
             store,
@@ -151,7 +145,7 @@ pub fn sms(
         });
     }
     let route: Option<SmsRoute> = get_record(store, &reply::sms_route_key(&sms.from))?;
-    let Some(case_id) = route.and_then(|r| r.case(key, now)) else {
+    let Some(case_id) = route.as_ref().and_then(|r| r.case(now)) else {
         let why = match &sms.opt_out {
             Some(word) => format!(
                 "{word}: the number is on the do-not-contact list; no follow-up in the last \
@@ -175,12 +169,7 @@ pub fn sms(
             ReplyContent::Words { text: words }
         }
     };
-    Ok(submit(
-        &case_id,
-        Provider::Twilio,
-        &sms.message_sid,
-        content,
-    ))
+    Ok(submit(case_id, Provider::Twilio, &sms.message_sid, content))
 }
 
 #[cfg(test)]

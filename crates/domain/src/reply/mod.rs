@@ -12,7 +12,7 @@
 //! - **SMS.** An SMS reply carries no address, only the customer's number (Twilio's `From`,
 //!   vouched for by Twilio's `X-Twilio-Signature`, [`twilio`]). When a follow-up is queued for a
 //!   customer with a phone number, the fold remembers it under a digest of the number
-//!   ([`SmsRoute`], holding the case's signed reply token, not the number); an SMS from that
+//!   ([`SmsRoute`], holding the case's id, not the number); an SMS from that
 //!   number within [`REPLY_WINDOW_DAYS`] lands on the case of the number's **most recent**
 //!   follow-up. A number that was never sent a follow-up (or not recently) matches nothing.
 //!   STOP-type texts ([`twilio::OPT_OUT_KEYWORDS`]) put the number on the do-not-contact list.
@@ -158,11 +158,16 @@ impl Record for ReplyRecord {
 }
 
 /// The most recent follow-up to a phone number (stored under [`sms_route_key`]): where an SMS
-/// from that number goes. It holds the case's signed reply token, never the number.
+/// from that number goes. It holds the case's id, never the number. The route is in
+/// closeloop's own store, which an attacker cannot write, so the id is not signed: no key is
+/// needed to follow it, and a rotated `link_signing_key` breaks no route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsRoute {
-    /// The case's reply token ([`token::sign`]); empty once the customer was erased.
-    pub token: String,
+    /// The case; `None` once the customer was erased. A route written before the id was
+    /// stored (it held a signed `token`) reads as `None`: an SMS from that number is ignored
+    /// until its next follow-up.
+    #[serde(default)]
+    pub case_id: Option<String>,
     /// When the follow-up was queued.
     pub at: Timestamp,
 }
@@ -172,13 +177,12 @@ impl Record for SmsRoute {
 }
 
 impl SmsRoute {
-    /// The case an SMS at `now` goes to: the token's, if it verifies under `key` and the
-    /// follow-up is at most [`REPLY_WINDOW_DAYS`] old.
-    pub fn case(&self, key: &crate::link::LinkKey, now: Timestamp) -> Option<String> {
+    /// The case an SMS at `now` goes to, if the follow-up is at most [`REPLY_WINDOW_DAYS`] old.
+    pub fn case(&self, now: Timestamp) -> Option<&str> {
         if now - self.at > chrono::Duration::days(REPLY_WINDOW_DAYS) {
             return None;
         }
-        token::verify(key, &self.token)
+        self.case_id.as_deref()
     }
 }
 

@@ -141,7 +141,7 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     act(&app, &someone_else, resolve("Dana"));
     let store = app.store.as_ref();
     let text = sms("SM1", PHONE, "still noisy, and nobody called");
-    let intake = super::sms(store, Some(&key()), &text, t0()).unwrap();
+    let intake = super::sms(store, &text, t0()).unwrap();
     let Intake::Submit(Command::CustomerReply { reply }) = &intake else {
         panic!("{intake:?}")
     };
@@ -161,7 +161,7 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     // Twilio's redelivery: a duplicate, no write.
     let writes = app.store.writes();
     assert_eq!(
-        super::sms(store, Some(&key()), &text, t0()).unwrap(),
+        super::sms(store, &text, t0()).unwrap(),
         Intake::Duplicate {
             case_id: ours.clone()
         }
@@ -170,7 +170,7 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     // A number closeloop never sent a follow-up to matches nothing.
     let stranger = sms("SM2", "+15005550006", "who is this?");
     assert!(matches!(
-        super::sms(store, Some(&key()), &stranger, t0()).unwrap(),
+        super::sms(store, &stranger, t0()).unwrap(),
         Intake::Ignored(_)
     ));
 }
@@ -182,10 +182,10 @@ fn an_sms_within_the_reply_window_lands_and_one_past_it_does_not() {
     act(&app, &id, resolve("Dana"));
     let store = app.store.as_ref();
     let window = chrono::Duration::days(REPLY_WINDOW_DAYS);
-    let at_limit = super::sms(store, Some(&key()), &sms("SM3", PHONE, "ok"), t0() + window);
+    let at_limit = super::sms(store, &sms("SM3", PHONE, "ok"), t0() + window);
     assert!(matches!(at_limit.unwrap(), Intake::Submit(_)));
     let past = t0() + window + chrono::Duration::seconds(1);
-    let late = super::sms(store, Some(&key()), &sms("SM4", PHONE, "ok"), past).unwrap();
+    let late = super::sms(store, &sms("SM4", PHONE, "ok"), past).unwrap();
     assert_eq!(
         late,
         Intake::Ignored(format!(
@@ -208,7 +208,7 @@ fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
     };
     assert!(listed(PHONE).is_none());
     let stop = sms("SM5", PHONE, "Stop");
-    let intake = super::sms(store, Some(&key()), &stop, t0()).unwrap();
+    let intake = super::sms(store, &stop, t0()).unwrap();
     let entry = listed(PHONE).expect("listed at once");
     assert_eq!(entry.added_by, OPT_OUT_BY);
     let Intake::Submit(Command::CustomerReply { reply }) = &intake else {
@@ -233,13 +233,13 @@ fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
     // Listed already: the redelivery writes nothing more.
     let writes = app.store.writes();
     assert!(matches!(
-        super::sms(store, Some(&key()), &stop, t0()).unwrap(),
+        super::sms(store, &stop, t0()).unwrap(),
         Intake::Duplicate { .. }
     ));
     assert_eq!(app.store.writes(), writes);
     // A number with no follow-up is listed all the same, and nothing else happens.
     let unknown = sms("SM6", "+15005550006", "unsubscribe");
-    let intake = super::sms(store, Some(&key()), &unknown, t0()).unwrap();
+    let intake = super::sms(store, &unknown, t0()).unwrap();
     assert!(matches!(intake, Intake::Ignored(ref why) if why.starts_with("UNSUBSCRIBE")));
     assert!(listed("+15005550006").is_some());
     // The listed customer gets no reminder or later follow-up: the contact rules read the list.
