@@ -69,7 +69,7 @@ impl Reads<'_> {
             Settings {
                 base_url: config::public_base_url(),
                 slack_actions: config::optional("slack_signing_secret").is_some(),
-                link_key: config::optional("link_signing_key").and_then(|k| LinkKey::new(&k)),
+                link_key: config::link_key(),
                 link_ttl_hours: link as i64,
                 reply_to_address: config::optional("reply_to_address"),
                 timeout: Duration::from_millis(config::number(

@@ -1,5 +1,6 @@
 //! Spin variables, read per request (a component keeps nothing between requests).
 
+use closeloop_domain::link::{self, LinkKey};
 use closeloop_domain::problem::{Problem, ProblemKind};
 
 /// A variable's value; unset or blank reads as `None`.
@@ -27,6 +28,20 @@ pub fn number(name: &str, default: u64) -> u64 {
     optional(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The key that signs links and reply addresses (`link_signing_key`); `None` when it is unset
+/// or too short (a short one is logged: it is the operator's mistake, never used).
+pub fn link_key() -> Option<LinkKey> {
+    let secret = optional("link_signing_key")?;
+    let key = LinkKey::new(&secret);
+    if key.is_none() {
+        crate::log::error(
+            "link_signing_key is too short",
+            &format!("at least {} bytes", link::MIN_KEY_BYTES),
+        );
+    }
+    key
 }
 
 /// closeloop's public base URL, without a trailing slash.

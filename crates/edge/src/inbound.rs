@@ -15,7 +15,6 @@
 //! while that API is down, so Resend retries.
 
 use closeloop_domain::Timestamp;
-use closeloop_domain::link::LinkKey;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_domain::reply::{Provider, postmark, resend, twilio};
 use closeloop_workflow::fold::Verdict;
@@ -72,10 +71,6 @@ fn setting(name: &str, provider: &str) -> Result<String, Problem> {
     })
 }
 
-fn link_key() -> Option<LinkKey> {
-    config::optional("link_signing_key").and_then(|k| LinkKey::new(&k))
-}
-
 fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), Problem> {
     let password = setting("postmark_inbound_password", "Postmark")?;
     postmark::check_basic_auth(req.header("authorization"), &password)?;
@@ -83,7 +78,7 @@ fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), P
     let email = postmark::parse(&req.body)?;
     log.field("message_id", email.message_id.clone());
     let kv = Kv::open()?;
-    let key = link_key();
+    let key = config::link_key();
     let intake = match intake::email_case(kv.store(), key.as_ref(), Provider::Postmark, &email)? {
         Matched::Other(intake) => intake,
         Matched::Case(case_id) => {
@@ -111,7 +106,7 @@ fn from_resend(
         }
     };
     log.field("message_id", email.message_id.clone());
-    let key = link_key();
+    let key = config::link_key();
     let case_id = match intake::email_case(kv.store(), key.as_ref(), Provider::Resend, &email)? {
         Matched::Other(intake) => return Ok((kv, intake)),
         Matched::Case(case_id) => case_id,
