@@ -52,10 +52,12 @@ pub fn hmac_sha512(key: &[u8], body: &[u8]) -> [u8; 64] {
     mac.finalize().into_bytes().into()
 }
 
-/// HMAC-SHA1 of `body` under `key` (SurveyMonkey).
-pub fn hmac_sha1(key: &[u8], body: &[u8]) -> [u8; 20] {
+/// HMAC-SHA1 of `parts`, concatenated, under `key` (SurveyMonkey, Twilio).
+pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(body);
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
 }
 
