@@ -13,7 +13,6 @@
 //! documentation), and Resend receives every address of a receiving domain ("Any email sent to
 //! any username at your receiving domain will be received by Resend").
 
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::link::LinkKey;
@@ -45,10 +44,9 @@ pub fn verify(key: &LinkKey, token: &str) -> Option<String> {
     if token.len() != TOKEN_CHARS {
         return None;
     }
-    let bytes = hex::decode(token.to_ascii_lowercase()).ok()?;
+    let bytes = hex::decode(token).ok()?;
     let (id, tag) = bytes.split_at(16);
-    let expected = key.tag(CONTEXT, id);
-    if !bool::from(expected[..TAG_BYTES].ct_eq(tag)) {
+    if !key.verify_truncated(CONTEXT, id, tag) {
         return None;
     }
     Some(Uuid::from_slice(id).ok()?.to_string())
