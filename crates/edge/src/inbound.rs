@@ -17,6 +17,7 @@
 use closeloop_domain::Timestamp;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_domain::reply::{Provider, postmark, resend, twilio};
+use closeloop_domain::sources::Delivery;
 use closeloop_workflow::fold::Verdict;
 use closeloop_workflow::replies::{self as intake, Intake, Matched};
 use serde_json::json;
@@ -95,8 +96,12 @@ fn from_resend(
     now: Timestamp,
 ) -> Result<(Kv, Intake), Problem> {
     let secret = setting("resend_webhook_secret", "Resend")?;
-    let header = |name: &'static str| req.header(name).map(str::to_owned);
-    resend::verify(&secret, header, &req.body, now)?;
+    let delivery = Delivery {
+        headers: req.headers(),
+        body: &req.body,
+        url_token: None,
+    };
+    resend::verify(&secret, &delivery, now)?;
     let kv = Kv::open()?;
     let email = match resend::parse_event(&req.body)? {
         resend::Event::Received(email) => email,

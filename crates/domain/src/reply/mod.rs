@@ -205,20 +205,10 @@ pub enum InboundAuthError {
          Postmark's inbound webhook URL"
     )]
     WrongPassword,
-    #[error("the {0} header is missing")]
-    MissingHeader(&'static str),
-    #[error("the {0} header is not a Unix timestamp")]
-    MalformedTimestamp(&'static str),
-    #[error(
-        "the signed timestamp is more than {} seconds away from now",
-        crate::sources::verify::TIMESTAMP_TOLERANCE_SECS
-    )]
-    StaleTimestamp,
-    #[error(
-        "the svix-signature does not match the body; check resend_webhook_secret (the \
-         webhook's signing secret in Resend, whsec_...)"
-    )]
-    ResendSignature,
+    /// A signature, timestamp or header check shared with the survey sources (Resend's Svix
+    /// signature; a missing `X-Twilio-Signature`).
+    #[error(transparent)]
+    Verify(#[from] crate::sources::verify::AuthError),
     #[error(
         "the X-Twilio-Signature does not match this URL and these parameters; check \
          twilio_auth_token, and that Twilio calls public_base_url followed by \

@@ -25,8 +25,9 @@ use serde::Deserialize;
 use super::{InboundAuthError, InboundEmail, text};
 use crate::Timestamp;
 use crate::problem::{Problem, ProblemKind};
+use crate::sources::Delivery;
 use crate::sources::fetch::FetchFailure;
-use crate::sources::verify::{self, AuthError};
+use crate::sources::verify as v;
 
 pub const ID_HEADER: &str = "svix-id";
 pub const TIMESTAMP_HEADER: &str = "svix-timestamp";
@@ -38,26 +39,10 @@ pub const MAX_FETCHED_BYTES: usize = 4 * 1024 * 1024;
 /// How long Resend's API may take to return the email: Svix waits 15 s for the webhook.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks the Svix headers (`header` reads one by name) against `secret` and the raw body.
-pub fn verify(
-    secret: &str,
-    header: impl Fn(&'static str) -> Option<String>,
-    body: &[u8],
-    now: Timestamp,
-) -> Result<(), InboundAuthError> {
-    let need = |name: &'static str| header(name).ok_or(InboundAuthError::MissingHeader(name));
-    let (id, ts, sigs) = (
-        need(ID_HEADER)?,
-        need(TIMESTAMP_HEADER)?,
-        need(SIGNATURE_HEADER)?,
-    );
-    verify::standard_webhooks(secret, (&id, &ts, &sigs), TIMESTAMP_HEADER, body, now).map_err(|e| {
-        match e {
-            AuthError::StaleTimestamp => InboundAuthError::StaleTimestamp,
-            AuthError::MalformedHeader(h) => InboundAuthError::MalformedTimestamp(h),
-            _ => InboundAuthError::ResendSignature,
-        }
-    })
+/// Checks the Svix headers of delivery `d` against `secret` and its raw body.
+pub fn verify(secret: &str, d: &Delivery, now: Timestamp) -> Result<(), InboundAuthError> {
+    let headers = [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER];
+    Ok(v::standard_webhooks_delivery(secret, d, headers, now)?)
 }
 
 /// What a Resend webhook is about.

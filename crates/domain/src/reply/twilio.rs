@@ -74,7 +74,7 @@ pub fn verify(
     urls: &[String],
     params: &[(String, String)],
 ) -> Result<(), InboundAuthError> {
-    let given = header.ok_or(InboundAuthError::MissingHeader("X-Twilio-Signature"))?;
+    let given = header.ok_or(v::AuthError::MissingHeader("X-Twilio-Signature"))?;
     let matches = |url: &String| v::base64_matches(given, &mac(auth_token, url, params));
     if !auth_token.is_empty() && urls.iter().any(matches) {
         Ok(())
@@ -189,7 +189,7 @@ mod tests {
         );
         assert_eq!(
             verify("12345", None, &urls, &params),
-            Err(InboundAuthError::MissingHeader("X-Twilio-Signature"))
+            Err(v::AuthError::MissingHeader("X-Twilio-Signature").into())
         );
         assert_eq!(
             verify("", Some(&signature("", url, &params)), &urls, &params),

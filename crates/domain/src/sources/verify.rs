@@ -11,6 +11,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
+use super::Delivery;
 use crate::Timestamp;
 
 /// How far a signed timestamp may be from our clock, either way (Standard Webhooks
@@ -154,6 +155,19 @@ pub fn standard_webhooks(
             _ => false,
         });
     ok.then_some(()).ok_or(AuthError::BadSignature)
+}
+
+/// [`standard_webhooks`] over a delivery whose id, timestamp and signatures are in the headers
+/// named `[id, timestamp, signature]` (`webhook-*` for Formbricks, `svix-*` for Resend).
+pub fn standard_webhooks_delivery(
+    secret: &str,
+    d: &Delivery,
+    [id, timestamp, signature]: [&'static str; 3],
+    now: Timestamp,
+) -> Result<(), AuthError> {
+    let need = |name: &'static str| d.header(name).ok_or(AuthError::MissingHeader(name));
+    let headers = (need(id)?, need(timestamp)?, need(signature)?);
+    standard_webhooks(secret, headers, timestamp, d.body, now)
 }
 
 #[cfg(test)]
