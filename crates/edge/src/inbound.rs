@@ -30,29 +30,30 @@ use crate::{clock, config, outbound, workflow};
 
 const RESEND_API: &str = "https://api.resend.com";
 
-/// The route pattern of provider `name`'s webhook, if closeloop takes replies from it.
-pub fn route(name: &str) -> Option<&'static str> {
-    Some(match Provider::parse(name)? {
+/// The provider `name` names and its webhook's route pattern, if closeloop takes replies from
+/// it.
+pub fn route(name: &str) -> Option<(Provider, &'static str)> {
+    let provider = Provider::parse(name)?;
+    let pattern = match provider {
         Provider::Postmark => "/v1/inbound/postmark",
         Provider::Resend => "/v1/inbound/resend",
         Provider::Twilio => "/v1/inbound/twilio",
-    })
+    };
+    Some((provider, pattern))
 }
 
-/// Serves `POST /v1/inbound/{provider}`; `component` hands the owner's alert over.
+/// Serves `POST /v1/inbound/{provider}` ([`route`]); `component` hands the owner's alert over.
+/// Only Postmark's whole emails may be large: the others keep the webhook limit (413).
 pub fn receive(
     component: &'static str,
+    provider: Provider,
     req: &Incoming,
     log: &mut RequestLog,
 ) -> Result<Handled, Problem> {
-    let provider = req
-        .segments()
-        .get(2)
-        .and_then(|p| Provider::parse(p))
-        .ok_or_else(|| http::not_found(&req.path))?;
     if req.method != Method::Post {
         return Err(http::method_not_allowed("POST"));
     }
+    req.require_body_at_most(provider.max_body_bytes())?;
     let now = clock::now();
     let (kv, intake) = match provider {
         Provider::Postmark => from_postmark(req, log)?,

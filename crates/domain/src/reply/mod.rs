@@ -45,9 +45,10 @@ use crate::problem::{Problem, ProblemKind};
 pub const MAX_REPLY_CHARS: usize = crate::case::MAX_TEXT_CHARS;
 /// The longest provider message id accepted (it is hashed into a key, but bounded).
 pub const MAX_MESSAGE_ID_CHARS: usize = 200;
-/// The largest inbound webhook body read: Postmark posts a whole email, attachments included
-/// (base64), so a reply with a photo is far larger than a survey webhook. Larger ones are
-/// refused with 413 (the provider retries, then gives up).
+/// The largest inbound email body read from Postmark: it posts a whole email, attachments
+/// included (base64), so a reply with a photo is far larger than a survey webhook. Larger ones
+/// are refused with 413 (the provider retries, then gives up). Resend's webhook (metadata
+/// only) and Twilio's (form fields) keep the webhook limit ([`Provider::max_body_bytes`]).
 pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
 /// How long after a follow-up an SMS from the customer's number still lands on its case.
 pub const REPLY_WINDOW_DAYS: i64 = 30;
@@ -74,6 +75,15 @@ impl Provider {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The largest webhook body taken from this provider: [`MAX_INBOUND_BYTES`] for Postmark's
+    /// whole emails, the survey webhooks' limit for the others.
+    pub fn max_body_bytes(self) -> usize {
+        match self {
+            Self::Postmark => MAX_INBOUND_BYTES,
+            Self::Resend | Self::Twilio => crate::sources::MAX_WEBHOOK_BYTES,
+        }
     }
 
     /// How the customer replied, in words.

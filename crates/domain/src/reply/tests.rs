@@ -288,3 +288,11 @@ fn an_sms_route_leads_to_its_case_within_the_reply_window() {
     );
     assert!(!sms_route_key("+447700900123").contains("7700900123"));
 }
+
+#[test]
+fn only_postmark_may_post_a_whole_email() {
+    assert_eq!(Provider::Postmark.max_body_bytes(), MAX_INBOUND_BYTES);
+    for provider in [Provider::Resend, Provider::Twilio] {
+        assert_eq!(provider.max_body_bytes(), crate::sources::MAX_WEBHOOK_BYTES);
+    }
+}

@@ -551,6 +551,8 @@ async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
 
 /// `closeloop_domain::reply::MAX_INBOUND_BYTES`: Postmark posts attachments inline.
 const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
+/// `closeloop_domain::sources::MAX_WEBHOOK_BYTES`: every other webhook's limit.
+const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 
 on_host_and_spin!(an_inbound_email_is_read_up_to_its_limit_and_refused_past_it);
 async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtime) {
@@ -572,6 +574,21 @@ async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtim
     post(&cl, path, &headers, sized(MAX_INBOUND_BYTES + 1))
         .await
         .problem(413);
+    // Resend's and Twilio's webhooks are small: they keep the survey webhooks' limit. At it
+    // the body is read (and refused for its signature), past it refused unread.
+    let sms_headers = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    for (path, headers) in [
+        ("/v1/inbound/twilio", &sms_headers[..]),
+        ("/v1/inbound/resend", &[][..]),
+    ] {
+        let at = vec![b'x'; MAX_WEBHOOK_BYTES];
+        post(&cl, path, headers, at).await.problem(401);
+        let past = vec![b'x'; MAX_WEBHOOK_BYTES + 1];
+        post(&cl, path, headers, past).await.problem(413);
+    }
     // The other routes keep their own, smaller limit.
     let r = cl
         .post_raw(
