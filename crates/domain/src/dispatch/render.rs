@@ -609,7 +609,8 @@ fn whole_lines(lines: &[String], max: usize) -> String {
     out
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` in at most `max` characters: a longer one is cut and ends with `…`.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }

@@ -151,12 +151,11 @@ pub fn read_answer(answer: Result<(u16, Vec<u8>), String>) -> Result<String, Fet
         Ok((status @ 200..=299, body)) => {
             let r: Received = serde_json::from_slice(&body)
                 .map_err(|e| retry(format!("status {status} with an unreadable body: {e}")))?;
-            let from_text = r.text.map(|t| text::strip_quoted(&t));
-            let from_html = || r.html.map(|h| text::strip_quoted(&text::html_to_text(&h)));
-            Ok(from_text
-                .filter(|t| !t.is_empty())
-                .or_else(from_html)
-                .unwrap_or_default())
+            Ok(text::email_words(
+                None,
+                r.text.as_deref(),
+                r.html.as_deref(),
+            ))
         }
         Ok((status @ (404 | 410), _)) => Err(refuse(
             "Resend no longer has the received email".into(),
