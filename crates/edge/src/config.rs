@@ -1,7 +1,7 @@
 //! Spin variables, read per request (a component keeps nothing between requests).
 
 use closeloop_domain::link::{self, LinkKey};
-use closeloop_domain::problem::{Problem, ProblemKind};
+use closeloop_domain::problem::Problem;
 
 /// A variable's value; unset or blank reads as `None`.
 pub fn optional(name: &str) -> Option<String> {
@@ -16,10 +16,7 @@ pub fn optional(name: &str) -> Option<String> {
 pub fn required(name: &str) -> Result<String, Problem> {
     optional(name).ok_or_else(|| {
         crate::log::error("a required variable is not set", name);
-        Problem::new(
-            ProblemKind::Internal,
-            "closeloop is not fully configured; the operator has been told",
-        )
+        Problem::not_configured()
     })
 }
 

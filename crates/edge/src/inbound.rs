@@ -15,6 +15,7 @@
 //! while that API is down, so Resend retries.
 
 use closeloop_domain::Timestamp;
+use closeloop_domain::link::LinkKey;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_domain::reply::{Provider, postmark, resend, twilio};
 use closeloop_domain::sources::Delivery;
@@ -73,6 +74,19 @@ fn setting(name: &str, provider: &str) -> Result<String, Problem> {
     })
 }
 
+/// The key reply addresses are signed with; without it no email reply can be matched, which
+/// the operator is told here (the provider only gets a generic 500).
+fn email_key() -> Option<LinkKey> {
+    let key = config::link_key();
+    if key.is_none() {
+        crate::log::error(
+            "an email reply cannot be matched to its case",
+            "link_signing_key is not set or too short",
+        );
+    }
+    key
+}
+
 fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), Problem> {
     let password = setting("postmark_inbound_password", "Postmark")?;
     postmark::check_basic_auth(req.header("authorization"), &password)?;
@@ -80,7 +94,7 @@ fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), P
     let email = postmark::parse(&req.body)?;
     log.field("message_id", email.message_id.clone());
     let kv = Kv::open()?;
-    let key = config::link_key();
+    let key = email_key();
     let intake = match intake::email_case(kv.store(), key.as_ref(), Provider::Postmark, &email)? {
         Matched::Other(intake) => intake,
         Matched::Case(case_id) => {
@@ -112,7 +126,7 @@ fn from_resend(
         }
     };
     log.field("message_id", email.message_id.clone());
-    let key = config::link_key();
+    let key = email_key();
     let case_id = match intake::email_case(kv.store(), key.as_ref(), Provider::Resend, &email)? {
         Matched::Other(intake) => return Ok((kv, intake)),
         Matched::Case(case_id) => case_id,

@@ -60,24 +60,17 @@ pub fn recorded(
     Ok(get_record(store, &reply::record_key(provider, message_id))?)
 }
 
-/// The refusal when `link_signing_key` is missing: no reply can be matched without it.
-pub fn no_key() -> Problem {
-    Problem::new(
-        ProblemKind::Internal,
-        "closeloop is not fully configured: link_signing_key is missing or too short",
-    )
-}
-
 /// The case an inbound email answers: the first recipient carrying a reply token `key`
 /// signed. A redelivery is a duplicate; an email to no reply address is ignored; a forged
-/// token is refused (403).
+/// token is refused (403). Without a key, nothing can be matched: the generic
+/// not-configured 500, naming no variable to the provider (the edge logs it).
 pub fn email_case(
     store: &dyn Store,
     key: Option<&LinkKey>,
     provider: Provider,
     email: &InboundEmail,
 ) -> Result<Matched, Problem> {
-    let key = key.ok_or_else(no_key)?;
+    let key = key.ok_or_else(Problem::not_configured)?;
     let case_id = match token::find(key, email.recipients.iter().map(String::as_str)) {
         Found::Case(case_id) => case_id,
         Found::Forged => {

@@ -63,7 +63,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 3] = [Self::Postmark, Self::Resend, Self::Twilio];
+    const ALL: [Provider; 3] = [Self::Postmark, Self::Resend, Self::Twilio];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -245,7 +245,7 @@ pub struct InboundEmail {
 }
 
 /// Refuses a message id that is missing, blank or longer than [`MAX_MESSAGE_ID_CHARS`].
-pub fn message_id(id: Option<String>, field: &str, provider: &str) -> Result<String, Problem> {
+fn message_id(id: Option<String>, field: &str, provider: &str) -> Result<String, Problem> {
     let id = id.map(|s| s.trim().to_owned()).unwrap_or_default();
     if id.is_empty() {
         return Err(Problem::new(

@@ -33,7 +33,7 @@ pub const ID_HEADER: &str = "svix-id";
 pub const TIMESTAMP_HEADER: &str = "svix-timestamp";
 pub const SIGNATURE_HEADER: &str = "svix-signature";
 /// The event type of an inbound email.
-pub const RECEIVED: &str = "email.received";
+const RECEIVED: &str = "email.received";
 /// The largest received email read back from Resend's API (text and HTML of one email).
 pub const MAX_FETCHED_BYTES: usize = 4 * 1024 * 1024;
 /// How long Resend's API may take to return the email: Svix waits 15 s for the webhook.

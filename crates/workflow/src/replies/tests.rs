@@ -124,6 +124,11 @@ fn forged_unaddressed_and_unsigned_emails_are_told_apart() {
     let e = email("pm-4", &[reply_address(&id)]);
     let p = email_case(store, None, Provider::Postmark, &e).unwrap_err();
     assert_eq!(p.status(), 500);
+    assert!(
+        !p.detail.contains("link_signing_key"),
+        "the provider learns no variable: {}",
+        p.detail
+    );
     assert_eq!(app.store.writes(), writes, "none of them wrote anything");
     // A reply whose words are all history is nothing to record.
     assert_eq!(
