@@ -11,7 +11,7 @@ use closeloop_domain::reply::{InboundEmail, Provider, REPLY_WINDOW_DAYS, ReplyCo
 
 use super::*;
 use crate::fold::change::tests::{act, file, resolve};
-use crate::fold::replies::tests::{PHONE, opened_with_phone, sms_app};
+use crate::fold::replies::tests::{PHONE, opened_with_phone, replied, sms_app};
 use crate::fold::tests::{App, context, t0};
 use crate::fold::{Command, Verdict};
 
@@ -49,15 +49,6 @@ fn fold(app: &App, intake: Intake) -> Verdict {
     }
 }
 
-fn replies_on(app: &App, id: &str) -> Vec<String> {
-    file(app, id)
-        .events
-        .iter()
-        .filter(|e| e.kind == EventKind::CustomerReplied)
-        .map(|e| e.detail.clone())
-        .collect()
-}
-
 #[test]
 fn an_email_reply_lands_on_the_case_its_address_names_and_never_on_another() {
     let app = App::new();
@@ -80,10 +71,10 @@ fn an_email_reply_lands_on_the_case_its_address_names_and_never_on_another() {
     let intake = email_reply(Provider::Postmark, &e.message_id, &case_id, "Still noisy.");
     assert!(matches!(fold(&app, intake), Verdict::Replied { .. }));
     assert_eq!(
-        replies_on(&app, &ours),
+        replied(&app, &ours),
         ["the customer replied by email: \"Still noisy.\""]
     );
-    assert!(replies_on(&app, &other).is_empty());
+    assert!(replied(&app, &other).is_empty());
 
     // The redelivery is answered from one read: no ticket, no write.
     let writes = app.store.writes();
@@ -159,10 +150,10 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     );
     fold(&app, intake);
     assert_eq!(
-        replies_on(&app, &ours),
+        replied(&app, &ours),
         ["the customer replied by SMS: \"still noisy, and nobody called\""]
     );
-    assert!(replies_on(&app, &someone_else).is_empty());
+    assert!(replied(&app, &someone_else).is_empty());
     // Twilio's redelivery: a duplicate, no write.
     let writes = app.store.writes();
     assert_eq!(

@@ -45,7 +45,8 @@ pub fn words(case_id: &str, provider: Provider, message_id: &str, text: &str) ->
     }
 }
 
-fn replied(app: &App, id: &str) -> Vec<String> {
+/// The details of the customer-replied events on case `id`.
+pub fn replied(app: &App, id: &str) -> Vec<String> {
     file(app, id)
         .events
         .iter()
