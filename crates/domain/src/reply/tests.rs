@@ -208,17 +208,32 @@ fn a_twilio_message_is_verified_over_the_url_and_sorted_parameters() {
 
 #[test]
 fn a_reply_is_recorded_as_the_customer_s_quoted_words_or_their_opt_out() {
-    let case: crate::case::Case = serde_json::from_value(serde_json::json!({
-        "id": CASE, "feedback_id": "f", "opened_at": now(), "state": "resolved-awaiting-customer",
-        "version": 3, "triage": crate::triage::triage(
-            &serde_json::from_value(serde_json::json!({"id": "f", "source": "s",
-                "external_id": "x", "submitted_at": now(), "received_at": now(),
-                "customer": {"id": "c"}, "score": null, "comment": null})).unwrap(),
-            &crate::triage::TriagePolicy { default_team: "desk".into() }, now()),
-        "owner": "dana", "first_response_at": null, "round": 1, "resolution": null,
-        "customer_answer": null, "reopen_count": 0, "closed_at": null,
-    }))
-    .unwrap();
+    let feedback = crate::feedback::Feedback {
+        id: "f".into(),
+        source: "s".into(),
+        external_id: "x".into(),
+        submitted_at: now(),
+        received_at: now(),
+        customer: crate::feedback::Customer {
+            id: Some("c".into()),
+            ..Default::default()
+        },
+        score: None,
+        comment: None,
+        metadata: Default::default(),
+    };
+    let policy = crate::triage::TriagePolicy {
+        default_team: "desk".into(),
+    };
+    let triage = crate::triage::triage(&feedback, &policy, now());
+    let case = crate::case::Case {
+        id: CASE.into(),
+        state: crate::case::CaseState::ResolvedAwaitingCustomer,
+        version: 3,
+        owner: Some("dana".into()),
+        round: 1,
+        ..crate::case::Case::open(&feedback.id, now(), triage)
+    };
     let reply = CustomerReply {
         case_id: CASE.into(),
         provider: Provider::Twilio,
