@@ -117,6 +117,14 @@ async fn post(cl: &Closeloop, path: &str, headers: &[(&str, String)], body: Vec<
     request("POST", &cl.url(path), &h, body).await
 }
 
+/// Asserts that case `case_id` has one customer-replied event, with `detail`; returns it.
+async fn assert_replied_once(cl: &Closeloop, case_id: &str, detail: &str) -> Value {
+    let replied = events(cl, case_id, "customer-replied").await;
+    assert_eq!(replied.len(), 1, "{replied:?}");
+    assert_eq!(replied[0]["detail"], detail);
+    replied[0].clone()
+}
+
 /// The events of `kind` on a case's timeline.
 async fn events(cl: &Closeloop, case_id: &str, kind: &str) -> Vec<Value> {
     cl.case(case_id).await["timeline"]
@@ -224,13 +232,13 @@ async fn a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "recorded");
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by email: \"Still noisy, and nobody called.\""
-    );
-    assert_eq!(replied[0]["actor"], "customer");
+    let reply = assert_replied_once(
+        &cl,
+        &ours,
+        "the customer replied by email: \"Still noisy, and nobody called.\"",
+    )
+    .await;
+    assert_eq!(reply["actor"], "customer");
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     assert_eq!(
         cl.case(&ours).await["case"]["state"],
@@ -341,12 +349,9 @@ async fn a_resend_reply_is_fetched_from_resend_and_lands_on_its_case(rt: Runtime
         last.header("authorization"),
         Some(format!("Bearer {RESEND_API_KEY}").as_str())
     );
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by email: \"The lift still chimes all night. Nobody called me back.\""
-    );
+    let words = "The lift still chimes all night. Nobody called me back.";
+    let detail = format!("the customer replied by email: \"{words}\"");
+    assert_replied_once(&cl, &ours, &detail).await;
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     slack_alert(&cl, "answered our follow-up").await;
 
@@ -389,6 +394,11 @@ async fn post_sms(cl: &Closeloop, body: &str, signature: String) -> Response {
         ("x-twilio-signature", signature),
     ];
     post(cl, "/v1/inbound/twilio", &headers, body.as_bytes().to_vec()).await
+}
+
+/// Posts `body` as Twilio does, signed with the app's auth token over its URL.
+async fn post_signed_sms(cl: &Closeloop, body: &str) -> Response {
+    post_sms(cl, body, twilio_signature(TWILIO_TOKEN, TWILIO_URL, body)).await
 }
 
 fn assert_twiml(r: &Response) {
@@ -449,33 +459,21 @@ async fn an_sms_reply_lands_on_the_case_of_the_number_s_follow_up_and_a_forged_o
     .problem(401);
     assert_eq!(cl.store_snapshot(), before, "a forged SMS stores nothing");
 
-    let r = post_sms(
+    let r = post_signed_sms(&cl, &body).await;
+    assert_twiml(&r);
+    assert_replied_once(
         &cl,
-        &body,
-        twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
+        &ours,
+        "the customer replied by SMS: \"Still noisy, and nobody called\"",
     )
     .await;
-    assert_twiml(&r);
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by SMS: \"Still noisy, and nobody called\""
-    );
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     slack_alert(&cl, "answered our follow-up").await;
 
     // Twilio delivers it again (same MessageSid): recorded once.
     cl.settle().await;
     let before = cl.store_snapshot();
-    assert_twiml(
-        &post_sms(
-            &cl,
-            &body,
-            twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
-        )
-        .await,
-    );
+    assert_twiml(&post_signed_sms(&cl, &body).await);
     assert_eq!(cl.store_snapshot(), before);
     assert_eq!(events(&cl, &ours, "customer-replied").await.len(), 1);
 }
@@ -489,12 +487,7 @@ async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
     let sent = cl.customer.delivered().len();
 
     let body = fixture("twilio-stop.txt");
-    let r = post_sms(
-        &cl,
-        &body,
-        twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
-    )
-    .await;
+    let r = post_signed_sms(&cl, &body).await;
     assert_twiml(&r);
     let noted = events(&cl, &first, "contact-suppressed").await;
     assert!(
