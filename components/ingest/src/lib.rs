@@ -34,8 +34,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
 
 fn route(req: &Incoming, log: &mut RequestLog) -> Result<Handled, Problem> {
     if let ["v1", "inbound", provider] = req.segments().as_slice() {
-        log.route(inbound::route(provider).ok_or_else(|| http::not_found(&req.path))?);
-        return inbound::receive(COMPONENT, req, log);
+        let (provider, pattern) =
+            inbound::route(provider).ok_or_else(|| http::not_found(&req.path))?;
+        log.route(pattern);
+        return inbound::receive(COMPONENT, provider, req, log);
     }
     req.require_body_at_most(MAX_WEBHOOK_BYTES)?;
     let (route, take): (&'static str, fn(&Incoming, &mut RequestLog) -> _) =

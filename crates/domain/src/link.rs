@@ -75,26 +75,36 @@ impl LinkKey {
         (secret.len() >= MIN_KEY_BYTES).then(|| Self(secret.as_bytes().to_vec()))
     }
 
-    fn mac(&self, context: &[u8], payload: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(context);
-        mac.update(payload.as_bytes());
-        mac
-    }
-
-    /// The HMAC-SHA256 of `payload` under this key in `context`, another meaning than any
-    /// link's ([`Claims::CONTEXT`]): one secret signs the links and, say, the reply addresses
-    /// (`crate::reply::token`) without one ever passing for the other.
-    pub fn tag(&self, context: &[u8], payload: &[u8]) -> [u8; 32] {
+    /// The HMAC-SHA256 of `payload` under this key in `context`: each meaning has its own
+    /// context ([`Claims::CONTEXT`], the reply addresses' in `crate::reply::token`), so one
+    /// secret signs them all without one ever passing for another.
+    fn mac(&self, context: &[u8], payload: &[u8]) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(context);
         mac.update(payload);
-        mac.finalize().into_bytes().into()
+        mac
+    }
+
+    /// The HMAC-SHA256 of `payload` in `context` ([`Self::mac`]).
+    pub fn tag(&self, context: &[u8], payload: &[u8]) -> [u8; 32] {
+        self.mac(context, payload).finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the leftmost bytes of [`Self::tag`] of `payload` in `context`
+    /// (compared in constant time); an empty tag never is.
+    pub fn verify_truncated(&self, context: &[u8], payload: &[u8], tag: &[u8]) -> bool {
+        self.mac(context, payload)
+            .verify_truncated_left(tag)
+            .is_ok()
     }
 
     pub fn sign<C: Claims>(&self, claims: &C) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(C::CONTEXT, &payload).finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(
+            self.mac(C::CONTEXT, payload.as_bytes())
+                .finalize()
+                .into_bytes(),
+        );
         format!("{payload}.{tag}")
     }
 
@@ -107,7 +117,7 @@ impl LinkKey {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| LinkError::Malformed)?;
-        self.mac(C::CONTEXT, payload)
+        self.mac(C::CONTEXT, payload.as_bytes())
             .verify_slice(&tag)
             .map_err(|_| LinkError::BadSignature)?;
         let bytes = URL_SAFE_NO_PAD
@@ -178,6 +188,16 @@ mod tests {
             key().verify::<LinkClaims>(&"a.".repeat(600), now()),
             Err(LinkError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_truncated_tag_verifies_by_its_leftmost_bytes_only() {
+        let tag = key().tag(b"ctx.", b"payload");
+        assert!(key().verify_truncated(b"ctx.", b"payload", &tag[..10]));
+        assert!(key().verify_truncated(b"ctx.", b"payload", &tag));
+        assert!(!key().verify_truncated(b"ctx.", b"payload", &tag[1..11]));
+        assert!(!key().verify_truncated(b"other.", b"payload", &tag[..10]));
+        assert!(!key().verify_truncated(b"ctx.", b"payload", &[]));
     }
 
     #[test]

@@ -131,6 +131,15 @@ impl Problem {
         }
     }
 
+    /// A 500 for a setting the operator left out: it names no variable (the caller may answer
+    /// an outside provider); the caller logs which one.
+    pub fn not_configured() -> Self {
+        Self::new(
+            ProblemKind::Internal,
+            "closeloop is not fully configured; the operator has been told",
+        )
+    }
+
     /// A 422 listing each invalid field.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {

@@ -12,7 +12,7 @@ use closeloop_domain::dispatch::directory::Team;
 use closeloop_domain::dispatch::store;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::keys;
-use closeloop_domain::link::{LinkError, LinkKey};
+use closeloop_domain::link::LinkError;
 use closeloop_domain::message;
 use closeloop_domain::page;
 use closeloop_domain::problem::{Problem, ProblemKind};
@@ -178,7 +178,7 @@ pub fn one_click(
     if req.method != Method::Get && req.method != Method::Post {
         return Err(http::method_not_allowed("GET, POST"));
     }
-    let key = config::optional("link_signing_key").and_then(|k| LinkKey::new(&k));
+    let key = config::link_key();
     let now = clock::now();
     let claims = match key.map(|k| k.verify::<ActionClaims>(token, now)) {
         Some(Ok(claims)) => claims,

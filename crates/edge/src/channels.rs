@@ -69,7 +69,7 @@ impl Reads<'_> {
             Settings {
                 base_url: config::public_base_url(),
                 slack_actions: config::optional("slack_signing_secret").is_some(),
-                link_key: config::optional("link_signing_key").and_then(|k| LinkKey::new(&k)),
+                link_key: config::link_key(),
                 link_ttl_hours: link as i64,
                 reply_to_address: config::optional("reply_to_address"),
                 timeout: Duration::from_millis(config::number(
@@ -337,12 +337,11 @@ fn render(
 ) -> Result<Value, AttemptError> {
     if loaded.notice.kind.is_incident_update() {
         // PagerDuty's acknowledge or resolve: the trigger's dedup key (and, in the request,
-        // the routing key of the endpoint it paged).
-        let Destination::PagerDuty(_) = dest else {
-            return Err(AttemptError::NotConfigured);
-        };
-        return render::pagerduty_update(loaded.notice.kind, &delivery.case_id)
-            .ok_or(AttemptError::NotConfigured);
+        // the routing key of the endpoint it paged; request() refuses any other destination).
+        return Ok(render::pagerduty_update(
+            loaded.notice.kind,
+            &delivery.case_id,
+        ));
     }
     let settings = kv.settings();
     let base_url = &settings.base_url;

@@ -1,6 +1,7 @@
 //! Spin variables, read per request (a component keeps nothing between requests).
 
-use closeloop_domain::problem::{Problem, ProblemKind};
+use closeloop_domain::link::{self, LinkKey};
+use closeloop_domain::problem::Problem;
 
 /// A variable's value; unset or blank reads as `None`.
 pub fn optional(name: &str) -> Option<String> {
@@ -15,10 +16,7 @@ pub fn optional(name: &str) -> Option<String> {
 pub fn required(name: &str) -> Result<String, Problem> {
     optional(name).ok_or_else(|| {
         crate::log::error("a required variable is not set", name);
-        Problem::new(
-            ProblemKind::Internal,
-            "closeloop is not fully configured; the operator has been told",
-        )
+        Problem::not_configured()
     })
 }
 
@@ -27,6 +25,20 @@ pub fn number(name: &str, default: u64) -> u64 {
     optional(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The key that signs links and reply addresses (`link_signing_key`); `None` when it is unset
+/// or too short (a short one is logged: it is the operator's mistake, never used).
+pub fn link_key() -> Option<LinkKey> {
+    let secret = optional("link_signing_key")?;
+    let key = LinkKey::new(&secret);
+    if key.is_none() {
+        crate::log::error(
+            "link_signing_key is too short",
+            &format!("at least {} bytes", link::MIN_KEY_BYTES),
+        );
+    }
+    key
 }
 
 /// closeloop's public base URL, without a trailing slash.

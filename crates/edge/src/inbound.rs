@@ -18,6 +18,7 @@ use closeloop_domain::Timestamp;
 use closeloop_domain::link::LinkKey;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_domain::reply::{Provider, postmark, resend, twilio};
+use closeloop_domain::sources::Delivery;
 use closeloop_workflow::fold::Verdict;
 use closeloop_workflow::replies::{self as intake, Intake, Matched};
 use serde_json::json;
@@ -30,29 +31,30 @@ use crate::{clock, config, outbound, workflow};
 
 const RESEND_API: &str = "https://api.resend.com";
 
-/// The route pattern of provider `name`'s webhook, if closeloop takes replies from it.
-pub fn route(name: &str) -> Option<&'static str> {
-    Some(match Provider::parse(name)? {
+/// The provider `name` names and its webhook's route pattern, if closeloop takes replies from
+/// it.
+pub fn route(name: &str) -> Option<(Provider, &'static str)> {
+    let provider = Provider::parse(name)?;
+    let pattern = match provider {
         Provider::Postmark => "/v1/inbound/postmark",
         Provider::Resend => "/v1/inbound/resend",
         Provider::Twilio => "/v1/inbound/twilio",
-    })
+    };
+    Some((provider, pattern))
 }
 
-/// Serves `POST /v1/inbound/{provider}`; `component` hands the owner's alert over.
+/// Serves `POST /v1/inbound/{provider}` ([`route`]); `component` hands the owner's alert over.
+/// Only Postmark's whole emails may be large: the others keep the webhook limit (413).
 pub fn receive(
     component: &'static str,
+    provider: Provider,
     req: &Incoming,
     log: &mut RequestLog,
 ) -> Result<Handled, Problem> {
-    let provider = req
-        .segments()
-        .get(2)
-        .and_then(|p| Provider::parse(p))
-        .ok_or_else(|| http::not_found(&req.path))?;
     if req.method != Method::Post {
         return Err(http::method_not_allowed("POST"));
     }
+    req.require_body_at_most(provider.max_body_bytes())?;
     let now = clock::now();
     let (kv, intake) = match provider {
         Provider::Postmark => from_postmark(req, log)?,
@@ -72,8 +74,17 @@ fn setting(name: &str, provider: &str) -> Result<String, Problem> {
     })
 }
 
-fn link_key() -> Option<LinkKey> {
-    config::optional("link_signing_key").and_then(|k| LinkKey::new(&k))
+/// The key reply addresses are signed with; without it no email reply can be matched, which
+/// the operator is told here (the provider only gets a generic 500).
+fn email_key() -> Option<LinkKey> {
+    let key = config::link_key();
+    if key.is_none() {
+        crate::log::error(
+            "an email reply cannot be matched to its case",
+            "link_signing_key is not set or too short",
+        );
+    }
+    key
 }
 
 fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), Problem> {
@@ -83,7 +94,7 @@ fn from_postmark(req: &Incoming, log: &mut RequestLog) -> Result<(Kv, Intake), P
     let email = postmark::parse(&req.body)?;
     log.field("message_id", email.message_id.clone());
     let kv = Kv::open()?;
-    let key = link_key();
+    let key = email_key();
     let intake = match intake::email_case(kv.store(), key.as_ref(), Provider::Postmark, &email)? {
         Matched::Other(intake) => intake,
         Matched::Case(case_id) => {
@@ -100,8 +111,12 @@ fn from_resend(
     now: Timestamp,
 ) -> Result<(Kv, Intake), Problem> {
     let secret = setting("resend_webhook_secret", "Resend")?;
-    let header = |name: &'static str| req.header(name).map(str::to_owned);
-    resend::verify(&secret, header, &req.body, now)?;
+    let delivery = Delivery {
+        headers: req.headers(),
+        body: &req.body,
+        url_token: None,
+    };
+    resend::verify(&secret, &delivery, now)?;
     let kv = Kv::open()?;
     let email = match resend::parse_event(&req.body)? {
         resend::Event::Received(email) => email,
@@ -111,7 +126,7 @@ fn from_resend(
         }
     };
     log.field("message_id", email.message_id.clone());
-    let key = link_key();
+    let key = email_key();
     let case_id = match intake::email_case(kv.store(), key.as_ref(), Provider::Resend, &email)? {
         Matched::Other(intake) => return Ok((kv, intake)),
         Matched::Case(case_id) => case_id,
@@ -171,7 +186,7 @@ fn from_twilio(
         log.field("opt_out", true);
     }
     let kv = Kv::open()?;
-    let intake = intake::sms(kv.store(), link_key().as_ref(), &sms, now)?;
+    let intake = intake::sms(kv.store(), &sms, now)?;
     Ok((kv, intake))
 }
 

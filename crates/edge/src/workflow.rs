@@ -6,7 +6,7 @@
 use closeloop_domain::contact::QuietHours;
 use closeloop_domain::delivery;
 use closeloop_domain::followup::{self, FollowUpPolicy};
-use closeloop_domain::link::{self, LinkKey};
+use closeloop_domain::link;
 use closeloop_domain::problem::{Problem, ProblemKind};
 use closeloop_domain::triage::TriagePolicy;
 use closeloop_workflow::fold::{Closeloop, Command, Context, Handover, Verdict};
@@ -51,22 +51,12 @@ pub fn context() -> Context {
         }
         parsed
     });
-    let link_key = config::optional("link_signing_key").and_then(|k| {
-        let key = LinkKey::new(&k);
-        if key.is_none() {
-            logs::error(
-                "link_signing_key is too short",
-                &format!("at least {} bytes", link::MIN_KEY_BYTES),
-            );
-        }
-        key
-    });
     Context {
         policy: policy(),
         channels: providers::configured(),
         follow_up,
         customer_quiet_hours,
-        link_key,
+        link_key: config::link_key(),
         link_ttl_hours: config::number("link_ttl_hours", link::DEFAULT_TTL_HOURS as u64) as i64,
         public_base_url: config::public_base_url(),
         delivery_timeout: std::time::Duration::from_millis(config::number(

@@ -60,24 +60,17 @@ pub fn recorded(
     Ok(get_record(store, &reply::record_key(provider, message_id))?)
 }
 
-/// The refusal when `link_signing_key` is missing: no reply can be matched without it.
-pub fn no_key() -> Problem {
-    Problem::new(
-        ProblemKind::Internal,
-        "closeloop is not fully configured: link_signing_key is missing or too short",
-    )
-}
-
 /// The case an inbound email answers: the first recipient carrying a reply token `key`
 /// signed. A redelivery is a duplicate; an email to no reply address is ignored; a forged
-/// token is refused (403).
+/// token is refused (403). Without a key, nothing can be matched: the generic
+/// not-configured 500, naming no variable to the provider (the edge logs it).
 pub fn email_case(
     store: &dyn Store,
     key: Option<&LinkKey>,
     provider: Provider,
     email: &InboundEmail,
 ) -> Result<Matched, Problem> {
-    let key = key.ok_or_else(no_key)?;
+    let key = key.ok_or_else(Problem::not_configured)?;
     let case_id = match token::find(key, email.recipients.iter().map(String::as_str)) {
         Found::Case(case_id) => case_id,
         Found::Forged => {
@@ -129,13 +122,7 @@ fn submit(case_id: &str, provider: Provider, message_id: &str, content: ReplyCon
 /// What to do with an inbound SMS (Twilio): a STOP-type message lists the number as
 /// do-not-contact at once (a direct write, kept once); then the message goes to the case of
 /// the number's most recent follow-up, if there is one within the reply window.
-pub fn sms(
-    store: &dyn Store,
-    key: Option<&LinkKey>,
-    sms: &InboundSms,
-    now: Timestamp,
-) -> Result<Intake, Problem> {
-    let key = key.ok_or_else(no_key)?;
+pub fn sms(store: &dyn Store, sms: &InboundSms, now: Timestamp) -> Result<Intake, Problem> {
     if sms.opt_out.is_some() {
         admin::do_not_contact(
             store,
@@ -151,7 +138,7 @@ pub fn sms(
         });
     }
     let route: Option<SmsRoute> = get_record(store, &reply::sms_route_key(&sms.from))?;
-    let Some(case_id) = route.and_then(|r| r.case(key, now)) else {
+    let Some(case_id) = route.as_ref().and_then(|r| r.case(now)) else {
         let why = match &sms.opt_out {
             Some(word) => format!(
                 "{word}: the number is on the do-not-contact list; no follow-up in the last \
@@ -175,12 +162,7 @@ pub fn sms(
             ReplyContent::Words { text: words }
         }
     };
-    Ok(submit(
-        &case_id,
-        Provider::Twilio,
-        &sms.message_sid,
-        content,
-    ))
+    Ok(submit(case_id, Provider::Twilio, &sms.message_sid, content))
 }
 
 #[cfg(test)]

@@ -508,7 +508,7 @@ mod tests {
             (NoticeKind::IncidentAcknowledged, "acknowledge"),
             (NoticeKind::IncidentResolved, "resolve"),
         ] {
-            let event = render::pagerduty_update(kind, "c1").unwrap();
+            let event = render::pagerduty_update(kind, "c1");
             let r = pagerduty("https://events.pagerduty.com/", key, &event);
             assert_eq!(r.url, "https://events.pagerduty.com/v2/enqueue");
             assert_eq!(r.get_header("content-type"), Some("application/json"));

@@ -536,20 +536,21 @@ pub fn pagerduty(a: &Alert) -> Value {
     })
 }
 
-/// A PagerDuty Events v2 `acknowledge` or `resolve` of the incident case `case_id` triggered
-/// (`None` for a notice that is not an incident update). PagerDuty documents these bodies as
-/// exactly `routing_key`, `dedup_key` and `event_action`: no payload. Without the
-/// `routing_key`, like [`pagerduty`].
-pub fn pagerduty_update(kind: NoticeKind, case_id: &str) -> Option<Value> {
+/// A PagerDuty Events v2 `acknowledge` or `resolve` of the incident case `case_id` triggered,
+/// for a notice `kind` that is an incident update ([`NoticeKind::is_incident_update`]; any
+/// other kind is a caller's bug and panics). PagerDuty documents these bodies as exactly
+/// `routing_key`, `dedup_key` and `event_action`: no payload. Without the `routing_key`, like
+/// [`pagerduty`].
+pub fn pagerduty_update(kind: NoticeKind, case_id: &str) -> Value {
     let action = match kind {
         NoticeKind::IncidentAcknowledged => "acknowledge",
         NoticeKind::IncidentResolved => "resolve",
-        _ => return None,
+        other => unreachable!("{} is not an incident update", other.as_str()),
     };
-    Some(json!({
+    json!({
         "dedup_key": super::incident::dedup_key(case_id),
         "event_action": action,
-    }))
+    })
 }
 
 /// The generic webhook's body for notices that are not about one case.
@@ -609,7 +610,8 @@ fn whole_lines(lines: &[String], max: usize) -> String {
     out
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` in at most `max` characters: a longer one is cut and ends with `…`.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_owned();
     }
@@ -849,13 +851,12 @@ mod tests {
             (NoticeKind::IncidentAcknowledged, "acknowledge"),
             (NoticeKind::IncidentResolved, "resolve"),
         ] {
-            let v = pagerduty_update(kind, "c1").unwrap();
+            let v = pagerduty_update(kind, "c1");
             assert_eq!(
                 v,
                 json!({"dedup_key": "closeloop-case-c1", "event_action": action})
             );
             assert_eq!(v["dedup_key"], trigger["dedup_key"]);
         }
-        assert_eq!(pagerduty_update(NoticeKind::CaseOpened, "c1"), None);
     }
 }

@@ -12,7 +12,7 @@
 //! - **SMS.** An SMS reply carries no address, only the customer's number (Twilio's `From`,
 //!   vouched for by Twilio's `X-Twilio-Signature`, [`twilio`]). When a follow-up is queued for a
 //!   customer with a phone number, the fold remembers it under a digest of the number
-//!   ([`SmsRoute`], holding the case's signed reply token, not the number); an SMS from that
+//!   ([`SmsRoute`], holding the case's id, not the number); an SMS from that
 //!   number within [`REPLY_WINDOW_DAYS`] lands on the case of the number's **most recent**
 //!   follow-up. A number that was never sent a follow-up (or not recently) matches nothing.
 //!   STOP-type texts ([`twilio::OPT_OUT_KEYWORDS`]) put the number on the do-not-contact list.
@@ -45,9 +45,10 @@ use crate::problem::{Problem, ProblemKind};
 pub const MAX_REPLY_CHARS: usize = crate::case::MAX_TEXT_CHARS;
 /// The longest provider message id accepted (it is hashed into a key, but bounded).
 pub const MAX_MESSAGE_ID_CHARS: usize = 200;
-/// The largest inbound webhook body read: Postmark posts a whole email, attachments included
-/// (base64), so a reply with a photo is far larger than a survey webhook. Larger ones are
-/// refused with 413 (the provider retries, then gives up).
+/// The largest inbound email body read from Postmark: it posts a whole email, attachments
+/// included (base64), so a reply with a photo is far larger than a survey webhook. Larger ones
+/// are refused with 413 (the provider retries, then gives up). Resend's webhook (metadata
+/// only) and Twilio's (form fields) keep the webhook limit ([`Provider::max_body_bytes`]).
 pub const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
 /// How long after a follow-up an SMS from the customer's number still lands on its case.
 pub const REPLY_WINDOW_DAYS: i64 = 30;
@@ -62,7 +63,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 3] = [Self::Postmark, Self::Resend, Self::Twilio];
+    const ALL: [Provider; 3] = [Self::Postmark, Self::Resend, Self::Twilio];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -74,6 +75,15 @@ impl Provider {
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The largest webhook body taken from this provider: [`MAX_INBOUND_BYTES`] for Postmark's
+    /// whole emails, the survey webhooks' limit for the others.
+    pub fn max_body_bytes(self) -> usize {
+        match self {
+            Self::Postmark => MAX_INBOUND_BYTES,
+            Self::Resend | Self::Twilio => crate::sources::MAX_WEBHOOK_BYTES,
+        }
     }
 
     /// How the customer replied, in words.
@@ -158,11 +168,16 @@ impl Record for ReplyRecord {
 }
 
 /// The most recent follow-up to a phone number (stored under [`sms_route_key`]): where an SMS
-/// from that number goes. It holds the case's signed reply token, never the number.
+/// from that number goes. It holds the case's id, never the number. The route is in
+/// closeloop's own store, which an attacker cannot write, so the id is not signed: no key is
+/// needed to follow it, and a rotated `link_signing_key` breaks no route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsRoute {
-    /// The case's reply token ([`token::sign`]); empty once the customer was erased.
-    pub token: String,
+    /// The case; `None` once the customer was erased. A route written before the id was
+    /// stored (it held a signed `token`) reads as `None`: an SMS from that number is ignored
+    /// until its next follow-up.
+    #[serde(default)]
+    pub case_id: Option<String>,
     /// When the follow-up was queued.
     pub at: Timestamp,
 }
@@ -172,13 +187,12 @@ impl Record for SmsRoute {
 }
 
 impl SmsRoute {
-    /// The case an SMS at `now` goes to: the token's, if it verifies under `key` and the
-    /// follow-up is at most [`REPLY_WINDOW_DAYS`] old.
-    pub fn case(&self, key: &crate::link::LinkKey, now: Timestamp) -> Option<String> {
+    /// The case an SMS at `now` goes to, if the follow-up is at most [`REPLY_WINDOW_DAYS`] old.
+    pub fn case(&self, now: Timestamp) -> Option<&str> {
         if now - self.at > chrono::Duration::days(REPLY_WINDOW_DAYS) {
             return None;
         }
-        token::verify(key, &self.token)
+        self.case_id.as_deref()
     }
 }
 
@@ -201,20 +215,10 @@ pub enum InboundAuthError {
          Postmark's inbound webhook URL"
     )]
     WrongPassword,
-    #[error("the {0} header is missing")]
-    MissingHeader(&'static str),
-    #[error("the {0} header is not a Unix timestamp")]
-    MalformedTimestamp(&'static str),
-    #[error(
-        "the signed timestamp is more than {} seconds away from now",
-        crate::sources::verify::TIMESTAMP_TOLERANCE_SECS
-    )]
-    StaleTimestamp,
-    #[error(
-        "the svix-signature does not match the body; check resend_webhook_secret (the \
-         webhook's signing secret in Resend, whsec_...)"
-    )]
-    ResendSignature,
+    /// A signature, timestamp or header check shared with the survey sources (Resend's Svix
+    /// signature; a missing `X-Twilio-Signature`).
+    #[error(transparent)]
+    Verify(#[from] crate::sources::verify::AuthError),
     #[error(
         "the X-Twilio-Signature does not match this URL and these parameters; check \
          twilio_auth_token, and that Twilio calls public_base_url followed by \
@@ -241,7 +245,7 @@ pub struct InboundEmail {
 }
 
 /// Refuses a message id that is missing, blank or longer than [`MAX_MESSAGE_ID_CHARS`].
-pub fn message_id(id: Option<String>, field: &str, provider: &str) -> Result<String, Problem> {
+fn message_id(id: Option<String>, field: &str, provider: &str) -> Result<String, Problem> {
     let id = id.map(|s| s.trim().to_owned()).unwrap_or_default();
     if id.is_empty() {
         return Err(Problem::new(

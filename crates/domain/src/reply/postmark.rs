@@ -95,17 +95,11 @@ pub fn parse(body: &[u8]) -> Result<InboundEmail, Problem> {
         recipients.extend(to.split(',').map(str::to_owned));
     }
     recipients.retain(|r| !r.trim().is_empty());
-    let stripped = p.stripped_text_reply.map(|t| t.trim().to_owned());
-    let words = [
-        stripped,
-        p.text_body.map(|t| text::strip_quoted(&t)),
-        p.html_body
-            .map(|h| text::strip_quoted(&text::html_to_text(&h))),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|t| !t.is_empty())
-    .unwrap_or_default();
+    let words = text::email_words(
+        p.stripped_text_reply.as_deref(),
+        p.text_body.as_deref(),
+        p.html_body.as_deref(),
+    );
     Ok(InboundEmail {
         message_id,
         recipients,

@@ -25,39 +25,24 @@ use serde::Deserialize;
 use super::{InboundAuthError, InboundEmail, text};
 use crate::Timestamp;
 use crate::problem::{Problem, ProblemKind};
+use crate::sources::Delivery;
 use crate::sources::fetch::FetchFailure;
-use crate::sources::verify::{self, AuthError};
+use crate::sources::verify as v;
 
 pub const ID_HEADER: &str = "svix-id";
 pub const TIMESTAMP_HEADER: &str = "svix-timestamp";
 pub const SIGNATURE_HEADER: &str = "svix-signature";
 /// The event type of an inbound email.
-pub const RECEIVED: &str = "email.received";
+const RECEIVED: &str = "email.received";
 /// The largest received email read back from Resend's API (text and HTML of one email).
 pub const MAX_FETCHED_BYTES: usize = 4 * 1024 * 1024;
 /// How long Resend's API may take to return the email: Svix waits 15 s for the webhook.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks the Svix headers (`header` reads one by name) against `secret` and the raw body.
-pub fn verify(
-    secret: &str,
-    header: impl Fn(&'static str) -> Option<String>,
-    body: &[u8],
-    now: Timestamp,
-) -> Result<(), InboundAuthError> {
-    let need = |name: &'static str| header(name).ok_or(InboundAuthError::MissingHeader(name));
-    let (id, ts, sigs) = (
-        need(ID_HEADER)?,
-        need(TIMESTAMP_HEADER)?,
-        need(SIGNATURE_HEADER)?,
-    );
-    verify::standard_webhooks(secret, (&id, &ts, &sigs), TIMESTAMP_HEADER, body, now).map_err(|e| {
-        match e {
-            AuthError::StaleTimestamp => InboundAuthError::StaleTimestamp,
-            AuthError::MalformedHeader(h) => InboundAuthError::MalformedTimestamp(h),
-            _ => InboundAuthError::ResendSignature,
-        }
-    })
+/// Checks the Svix headers of delivery `d` against `secret` and its raw body.
+pub fn verify(secret: &str, d: &Delivery, now: Timestamp) -> Result<(), InboundAuthError> {
+    let headers = [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER];
+    Ok(v::standard_webhooks_delivery(secret, d, headers, now)?)
 }
 
 /// What a Resend webhook is about.
@@ -166,12 +151,11 @@ pub fn read_answer(answer: Result<(u16, Vec<u8>), String>) -> Result<String, Fet
         Ok((status @ 200..=299, body)) => {
             let r: Received = serde_json::from_slice(&body)
                 .map_err(|e| retry(format!("status {status} with an unreadable body: {e}")))?;
-            let from_text = r.text.map(|t| text::strip_quoted(&t));
-            let from_html = || r.html.map(|h| text::strip_quoted(&text::html_to_text(&h)));
-            Ok(from_text
-                .filter(|t| !t.is_empty())
-                .or_else(from_html)
-                .unwrap_or_default())
+            Ok(text::email_words(
+                None,
+                r.text.as_deref(),
+                r.html.as_deref(),
+            ))
         }
         Ok((status @ (404 | 410), _)) => Err(refuse(
             "Resend no longer has the received email".into(),

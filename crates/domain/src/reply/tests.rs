@@ -10,6 +10,7 @@ use hmac::{Hmac, Mac};
 use super::token::{self, Found};
 use super::*;
 use crate::link::LinkKey;
+use crate::sources::verify::AuthError;
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -104,13 +105,23 @@ fn svix(secret: &str, id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, Stri
     ]
 }
 
-fn header_of(headers: &[(&'static str, String)]) -> impl Fn(&'static str) -> Option<String> {
-    move |name| {
-        headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    }
+/// Resend's verdict on a delivery of `body` with `headers`, under `secret` at `at`.
+fn resend_verify(
+    secret: &str,
+    headers: &[(&'static str, String)],
+    body: &[u8],
+    at: Timestamp,
+) -> Result<(), InboundAuthError> {
+    let headers: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.clone().into_bytes()))
+        .collect();
+    let d = crate::sources::Delivery {
+        headers: &headers,
+        body,
+        url_token: None,
+    };
+    resend::verify(secret, &d, at)
 }
 
 #[test]
@@ -120,30 +131,27 @@ fn a_resend_event_is_verified_as_svix_signs_it_then_its_email_is_read() {
     let ts = now().timestamp();
     let headers = svix(RESEND_SECRET, "msg_2pQxR7Ue4XbN9cLk8sVtWm1Hd", ts, body);
     let headers = headers.to_vec();
-    assert_eq!(
-        resend::verify(RESEND_SECRET, header_of(&headers), body, now()),
-        Ok(())
-    );
+    assert_eq!(resend_verify(RESEND_SECRET, &headers, body, now()), Ok(()));
     // Another secret, other bytes, a missing header, a stale timestamp: refused.
     let other = "whsec_c2VjcmV0LWZvci1hbm90aGVyLXdlYmhvb2stMDEyMw==";
     assert_eq!(
-        resend::verify(other, header_of(&headers), body, now()),
-        Err(InboundAuthError::ResendSignature)
+        resend_verify(other, &headers, body, now()),
+        Err(AuthError::BadSignature.into())
     );
     let mut changed = body.to_vec();
     changed.push(b'\n');
     assert_eq!(
-        resend::verify(RESEND_SECRET, header_of(&headers), &changed, now()),
-        Err(InboundAuthError::ResendSignature)
+        resend_verify(RESEND_SECRET, &headers, &changed, now()),
+        Err(AuthError::BadSignature.into())
     );
     assert_eq!(
-        resend::verify(RESEND_SECRET, header_of(&headers[..2]), body, now()),
-        Err(InboundAuthError::MissingHeader("svix-signature"))
+        resend_verify(RESEND_SECRET, &headers[..2], body, now()),
+        Err(AuthError::MissingHeader("svix-signature").into())
     );
     let later = now() + chrono::Duration::minutes(6);
     assert_eq!(
-        resend::verify(RESEND_SECRET, header_of(&headers), body, later),
-        Err(InboundAuthError::StaleTimestamp)
+        resend_verify(RESEND_SECRET, &headers, body, later),
+        Err(AuthError::StaleTimestamp.into())
     );
 
     let resend::Event::Received(email) = resend::parse_event(body).unwrap() else {
@@ -200,17 +208,32 @@ fn a_twilio_message_is_verified_over_the_url_and_sorted_parameters() {
 
 #[test]
 fn a_reply_is_recorded_as_the_customer_s_quoted_words_or_their_opt_out() {
-    let case: crate::case::Case = serde_json::from_value(serde_json::json!({
-        "id": CASE, "feedback_id": "f", "opened_at": now(), "state": "resolved-awaiting-customer",
-        "version": 3, "triage": crate::triage::triage(
-            &serde_json::from_value(serde_json::json!({"id": "f", "source": "s",
-                "external_id": "x", "submitted_at": now(), "received_at": now(),
-                "customer": {"id": "c"}, "score": null, "comment": null})).unwrap(),
-            &crate::triage::TriagePolicy { default_team: "desk".into() }, now()),
-        "owner": "dana", "first_response_at": null, "round": 1, "resolution": null,
-        "customer_answer": null, "reopen_count": 0, "closed_at": null,
-    }))
-    .unwrap();
+    let feedback = crate::feedback::Feedback {
+        id: "f".into(),
+        source: "s".into(),
+        external_id: "x".into(),
+        submitted_at: now(),
+        received_at: now(),
+        customer: crate::feedback::Customer {
+            id: Some("c".into()),
+            ..Default::default()
+        },
+        score: None,
+        comment: None,
+        metadata: Default::default(),
+    };
+    let policy = crate::triage::TriagePolicy {
+        default_team: "desk".into(),
+    };
+    let triage = crate::triage::triage(&feedback, &policy, now());
+    let case = crate::case::Case {
+        id: CASE.into(),
+        state: crate::case::CaseState::ResolvedAwaitingCustomer,
+        version: 3,
+        owner: Some("dana".into()),
+        round: 1,
+        ..crate::case::Case::open(&feedback.id, now(), triage)
+    };
     let reply = CustomerReply {
         case_id: CASE.into(),
         provider: Provider::Twilio,
@@ -251,31 +274,40 @@ fn a_reply_is_recorded_as_the_customer_s_quoted_words_or_their_opt_out() {
 #[test]
 fn an_sms_route_leads_to_its_case_within_the_reply_window() {
     let route = SmsRoute {
-        token: token::sign(&key(), CASE).unwrap(),
+        case_id: Some(CASE.into()),
         at: now(),
     };
     let window = chrono::Duration::days(REPLY_WINDOW_DAYS);
-    assert_eq!(route.case(&key(), now()).as_deref(), Some(CASE));
-    assert_eq!(route.case(&key(), now() + window).as_deref(), Some(CASE));
+    assert_eq!(route.case(now()), Some(CASE));
+    assert_eq!(route.case(now() + window), Some(CASE));
     assert_eq!(
-        route.case(&key(), now() + window + chrono::Duration::seconds(1)),
+        route.case(now() + window + chrono::Duration::seconds(1)),
         None
     );
-    let other = LinkKey::new("someone-else-s-key-0123456789").unwrap();
-    assert_eq!(
-        route.case(&other, now()),
-        None,
-        "a route holds a signed token"
-    );
     let erased = SmsRoute {
-        token: String::new(),
+        case_id: None,
         at: now(),
     };
-    assert_eq!(erased.case(&key(), now()), None);
+    assert_eq!(erased.case(now()), None);
+    // A route stored when it held a signed token reads, and leads nowhere.
+    let old = format!(
+        r#"{{"schema":"sms-route/1","data":{{"token":"{}","at":"2026-11-23T11:06:12Z"}}}}"#,
+        token::sign(&key(), CASE).unwrap()
+    );
+    let old: SmsRoute = crate::envelope::decode(old.as_bytes()).unwrap();
+    assert_eq!(old.case(now()), None);
     // The number is normalised as the do-not-contact list does, and never in the key.
     assert_eq!(
         sms_route_key("+44 7700-900123"),
         sms_route_key("+447700900123")
     );
     assert!(!sms_route_key("+447700900123").contains("7700900123"));
+}
+
+#[test]
+fn only_postmark_may_post_a_whole_email() {
+    assert_eq!(Provider::Postmark.max_body_bytes(), MAX_INBOUND_BYTES);
+    for provider in [Provider::Resend, Provider::Twilio] {
+        assert_eq!(provider.max_body_bytes(), crate::sources::MAX_WEBHOOK_BYTES);
+    }
 }

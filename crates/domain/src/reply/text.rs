@@ -150,13 +150,19 @@ fn collapse_blank_lines(text: &str) -> String {
 /// The reply as kept: blank runs collapsed, at most [`MAX_REPLY_CHARS`] characters (a longer
 /// one is cut and ends with `…`).
 pub fn clip(text: &str) -> String {
-    let text = collapse_blank_lines(text);
-    if text.chars().count() <= MAX_REPLY_CHARS {
-        return text;
-    }
-    let mut cut: String = text.chars().take(MAX_REPLY_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    crate::dispatch::render::truncate(&collapse_blank_lines(text), MAX_REPLY_CHARS)
+}
+
+/// The words of an email reply: the first that is not empty of the provider's own `stripped`
+/// reply (trimmed), the `text` body and the `html` body (read as text), their history cut off.
+/// Each is read only if those before it gave nothing: a large HTML body is never converted
+/// when the stripped reply or the text has the words.
+pub fn email_words(stripped: Option<&str>, text: Option<&str>, html: Option<&str>) -> String {
+    let some = |words: Option<String>| words.filter(|w| !w.is_empty());
+    some(stripped.map(|t| t.trim().to_owned()))
+        .or_else(|| some(text.map(strip_quoted)))
+        .or_else(|| some(html.map(|h| strip_quoted(&html_to_text(h)))))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

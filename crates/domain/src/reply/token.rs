@@ -13,19 +13,18 @@
 //! documentation), and Resend receives every address of a receiving domain ("Any email sent to
 //! any username at your receiving domain will be received by Resend").
 
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::link::LinkKey;
 
 const CONTEXT: &[u8] = b"closeloop-reply-v1.";
 /// The bytes of the signature kept in a token.
-pub const TAG_BYTES: usize = 10;
+const TAG_BYTES: usize = 10;
 /// The length of a token: the case id and the tag, in hex.
 pub const TOKEN_CHARS: usize = 2 * (16 + TAG_BYTES);
 /// The longest local part (before `@`) an address may have (RFC 5321, 4.5.3.1.1): longer
 /// ones may bounce, so a `reply_to_address` whose reply addresses would be longer is refused.
-pub const MAX_LOCAL_PART_CHARS: usize = 64;
+const MAX_LOCAL_PART_CHARS: usize = 64;
 
 /// The reply token of case `case_id`; `None` if the id is not a UUID (every case id is).
 pub fn sign(key: &LinkKey, case_id: &str) -> Option<String> {
@@ -45,17 +44,16 @@ pub fn verify(key: &LinkKey, token: &str) -> Option<String> {
     if token.len() != TOKEN_CHARS {
         return None;
     }
-    let bytes = hex::decode(token.to_ascii_lowercase()).ok()?;
+    let bytes = hex::decode(token).ok()?;
     let (id, tag) = bytes.split_at(16);
-    let expected = key.tag(CONTEXT, id);
-    if !bool::from(expected[..TAG_BYTES].ct_eq(tag)) {
+    if !key.verify_truncated(CONTEXT, id, tag) {
         return None;
     }
     Some(Uuid::from_slice(id).ok()?.to_string())
 }
 
 /// Whether `s` has the shape of a token (so a mismatch is a forgery, not another address).
-pub fn looks_like_token(s: &str) -> bool {
+fn looks_like_token(s: &str) -> bool {
     let s = s.trim();
     s.len() == TOKEN_CHARS && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -63,7 +61,7 @@ pub fn looks_like_token(s: &str) -> bool {
 /// Checks `reply_to_address` (`local@domain`): one `@`, no `+` in the local part (the token
 /// goes there), no spaces or brackets, and room for the token within
 /// [`MAX_LOCAL_PART_CHARS`]. The error says what to change.
-pub fn check_address(template: &str) -> Result<(), String> {
+fn check_address(template: &str) -> Result<(), String> {
     let template = template.trim();
     let Some((local, domain)) = template.split_once('@') else {
         return Err("reply_to_address must be an email address, like reply@in.example.com".into());
@@ -99,7 +97,7 @@ pub fn address(template: &str, token: &str) -> Result<String, String> {
 /// The part of a recipient that may be a token: the plus address of an address
 /// (`"Name" <reply+TOKEN@in.example.com>` gives `TOKEN`), or a plus-address hash as given
 /// (Postmark's `MailboxHash`).
-pub fn candidate(recipient: &str) -> Option<&str> {
+fn candidate(recipient: &str) -> Option<&str> {
     let mut r = recipient.trim();
     if let (Some(open), Some(close)) = (r.rfind('<'), r.rfind('>'))
         && open < close

@@ -31,10 +31,8 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 pub fn verify(secret: &str, d: &Delivery, now: Timestamp) -> Result<(), AuthError> {
-    let id = d.require(ID_HEADER)?;
-    let ts = d.require(TIMESTAMP_HEADER)?;
-    let sigs = d.require(SIGNATURE_HEADER)?;
-    v::standard_webhooks(secret, (id, ts, sigs), TIMESTAMP_HEADER, d.body, now)
+    let headers = [ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER];
+    v::standard_webhooks_delivery(secret, d, headers, now)
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@ pub const API_KEY_HEADER: &str = "Sm-Apikey";
 pub fn sign(api_key: &str, secret: &str, body: &[u8]) -> String {
     v::b64(&v::hmac_sha1(
         format!("{api_key}&{secret}").as_bytes(),
-        body,
+        &[body],
     ))
 }
 
@@ -32,7 +32,7 @@ pub fn verify(api_key: &str, secret: &str, d: &Delivery) -> Result<(), AuthError
     {
         return Err(AuthError::BadSignature);
     }
-    let expected = v::hmac_sha1(format!("{api_key}&{secret}").as_bytes(), d.body);
+    let expected = v::hmac_sha1(format!("{api_key}&{secret}").as_bytes(), &[d.body]);
     v::require_base64(sig, &expected)
 }
 

@@ -11,6 +11,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
+use super::Delivery;
 use crate::Timestamp;
 
 /// How far a signed timestamp may be from our clock, either way (Standard Webhooks
@@ -52,10 +53,12 @@ pub fn hmac_sha512(key: &[u8], body: &[u8]) -> [u8; 64] {
     mac.finalize().into_bytes().into()
 }
 
-/// HMAC-SHA1 of `body` under `key` (SurveyMonkey).
-pub fn hmac_sha1(key: &[u8], body: &[u8]) -> [u8; 20] {
+/// HMAC-SHA1 of `parts`, concatenated, under `key` (SurveyMonkey, Twilio).
+pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     let mut mac = Hmac::<Sha1>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(body);
+    for part in parts {
+        mac.update(part);
+    }
     mac.finalize().into_bytes().into()
 }
 
@@ -152,6 +155,19 @@ pub fn standard_webhooks(
             _ => false,
         });
     ok.then_some(()).ok_or(AuthError::BadSignature)
+}
+
+/// [`standard_webhooks`] over a delivery whose id, timestamp and signatures are in the headers
+/// named `[id, timestamp, signature]` (`webhook-*` for Formbricks, `svix-*` for Resend).
+pub fn standard_webhooks_delivery(
+    secret: &str,
+    d: &Delivery,
+    [id, timestamp, signature]: [&'static str; 3],
+    now: Timestamp,
+) -> Result<(), AuthError> {
+    let need = |name: &'static str| d.header(name).ok_or(AuthError::MissingHeader(name));
+    let headers = (need(id)?, need(timestamp)?, need(signature)?);
+    standard_webhooks(secret, headers, timestamp, d.body, now)
 }
 
 #[cfg(test)]

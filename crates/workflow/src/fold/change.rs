@@ -11,8 +11,9 @@
 //!
 //! Customer messages obey the contact rules ([`customer_notice`]): nobody on the
 //! do-not-contact list gets one (no notice; an event says why), and inside the customer quiet
-//! hours one is held until they end (`not_before`, and an event). A message that goes points
-//! the customer's phone number at the case, for an SMS reply (`super::replies`). Everything
+//! hours one is held until they end (`not_before`, and an event). When SMS (Twilio) is set
+//! up, a message that goes points the customer's phone number at the case, for an SMS reply
+//! (`super::replies`). Everything
 //! lands in the fold's write, so a change and what it sends exist together or not at all.
 
 use closeloop_domain::case::{Action, Case, CaseEvent, CaseState, EventKind};
@@ -155,8 +156,9 @@ pub fn customer_notice(
         listed |= f.tx.get_raw(key)?.is_some();
     }
     let kind = notice.kind.as_str();
-    if !listed {
-        // The customer may answer this message by SMS: their number now leads here.
+    if !listed && f.ctx.channels.sms {
+        // The customer may answer this message by SMS: their number now leads here. Without
+        // Twilio no message goes by SMS, so there is nothing to answer and no route to write.
         super::replies::remember_sms_route(f, case, feedback);
     }
     let (notice, detail) = if listed {

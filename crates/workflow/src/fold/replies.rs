@@ -8,15 +8,15 @@
 //! copy, is recorded once: the fold is the only writer, and the second copy finds the record.
 //!
 //! [`remember_sms_route`]: whenever a customer message (the follow-up or its reminder) is
-//! queued for a customer with a phone number, the number's [`SmsRoute`] is rewritten to this
+//! queued for a customer with a phone number while SMS (Twilio) is set up, the number's [`SmsRoute`] is rewritten to this
 //! case, so an SMS from that number goes to the case of its most recent follow-up. The route
-//! holds the case's signed reply token, not the number, under a digest of the number.
+//! holds the case's id, not the number, under a digest of the number.
 
 use closeloop_domain::case::Case;
 use closeloop_domain::feedback::Feedback;
 use closeloop_domain::keys;
 use closeloop_domain::notice::Notice;
-use closeloop_domain::reply::{self, CustomerReply, ReplyContent, ReplyRecord, SmsRoute, token};
+use closeloop_domain::reply::{self, CustomerReply, ReplyContent, ReplyRecord, SmsRoute};
 
 use super::change::{self, not_found};
 use super::notices::{self, record};
@@ -60,32 +60,27 @@ pub fn receive(f: &mut Folder<'_, '_>, reply: &CustomerReply) -> Result<Verdict,
 }
 
 /// Points the SMS route of the customer's phone number at `case`: its latest follow-up. No
-/// phone, or no signing key (then no follow-up goes either), no route.
+/// phone, no route.
 pub fn remember_sms_route(f: &mut Folder<'_, '_>, case: &Case, feedback: Option<&Feedback>) {
     let Some(phone) = feedback.and_then(|fb| fb.customer.phone.as_deref()) else {
         return;
     };
-    let Some(token) = f
-        .ctx
-        .link_key
-        .as_ref()
-        .and_then(|k| token::sign(k, &case.id))
-    else {
-        return;
+    let route = SmsRoute {
+        case_id: Some(case.id.clone()),
+        at: f.now,
     };
-    let route = SmsRoute { token, at: f.now };
     f.tx.put(reply::sms_route_key(phone), &route);
 }
 
 /// Clears the SMS routes of `phones` (an erasure): an SMS from them then goes nowhere. The
-/// fold never deletes, so a route is overwritten with an empty token.
+/// fold never deletes, so a route is overwritten with no case.
 pub fn forget_sms_routes(f: &mut Folder<'_, '_>, phones: &[&str]) -> Result<(), StoreError> {
     let keys: Vec<String> = phones.iter().map(|p| reply::sms_route_key(p)).collect();
     f.tx.prefetch(&keys)?;
     for key in keys {
         if f.tx.get::<SmsRoute>(&key)?.is_some() {
             let cleared = SmsRoute {
-                token: String::new(),
+                case_id: None,
                 at: f.now,
             };
             f.tx.put(key, &cleared);

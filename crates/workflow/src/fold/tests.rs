@@ -71,6 +71,16 @@ impl App {
         }
     }
 
+    /// An app whose configuration `change` alters.
+    pub fn with(change: impl FnOnce(&mut Context)) -> Self {
+        let mut ctx = context();
+        change(&mut ctx);
+        Self {
+            fold: Arc::new(Closeloop { ctx }),
+            ..Self::new()
+        }
+    }
+
     pub fn submit(&self, command: Command) -> Submitted<Verdict, Handover> {
         log::submit(self.store.as_ref(), &self.env, self.fold.as_ref(), command).unwrap()
     }

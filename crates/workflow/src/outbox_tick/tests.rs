@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fold::records::{self, CaseFile, DigestQueue};
-use crate::fold::tests::{App, FIRST_ATTEMPT_LEASE_SECS, arrival, context, feedback, t0};
+use crate::fold::tests::{App, FIRST_ATTEMPT_LEASE_SECS, arrival, feedback, t0};
 use crate::fold::{Context, Handover};
 use crate::testing::{Schedule, spawn};
 
@@ -77,12 +77,7 @@ impl Courier for Providers {
 }
 
 fn app_with(change: impl FnOnce(&mut Context)) -> App {
-    let mut ctx = context();
-    change(&mut ctx);
-    App {
-        fold: Arc::new(Closeloop { ctx }),
-        ..App::new()
-    }
+    App::with(change)
 }
 
 fn outbox<'a>(app: &'a App, p: &'a Providers) -> Outbox<'a> {

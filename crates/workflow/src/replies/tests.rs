@@ -11,7 +11,7 @@ use closeloop_domain::reply::{InboundEmail, Provider, REPLY_WINDOW_DAYS, ReplyCo
 
 use super::*;
 use crate::fold::change::tests::{act, file, resolve};
-use crate::fold::replies::tests::{PHONE, opened_with_phone};
+use crate::fold::replies::tests::{PHONE, opened_with_phone, replied, sms_app};
 use crate::fold::tests::{App, context, t0};
 use crate::fold::{Command, Verdict};
 
@@ -49,15 +49,6 @@ fn fold(app: &App, intake: Intake) -> Verdict {
     }
 }
 
-fn replies_on(app: &App, id: &str) -> Vec<String> {
-    file(app, id)
-        .events
-        .iter()
-        .filter(|e| e.kind == EventKind::CustomerReplied)
-        .map(|e| e.detail.clone())
-        .collect()
-}
-
 #[test]
 fn an_email_reply_lands_on_the_case_its_address_names_and_never_on_another() {
     let app = App::new();
@@ -80,10 +71,10 @@ fn an_email_reply_lands_on_the_case_its_address_names_and_never_on_another() {
     let intake = email_reply(Provider::Postmark, &e.message_id, &case_id, "Still noisy.");
     assert!(matches!(fold(&app, intake), Verdict::Replied { .. }));
     assert_eq!(
-        replies_on(&app, &ours),
+        replied(&app, &ours),
         ["the customer replied by email: \"Still noisy.\""]
     );
-    assert!(replies_on(&app, &other).is_empty());
+    assert!(replied(&app, &other).is_empty());
 
     // The redelivery is answered from one read: no ticket, no write.
     let writes = app.store.writes();
@@ -124,6 +115,11 @@ fn forged_unaddressed_and_unsigned_emails_are_told_apart() {
     let e = email("pm-4", &[reply_address(&id)]);
     let p = email_case(store, None, Provider::Postmark, &e).unwrap_err();
     assert_eq!(p.status(), 500);
+    assert!(
+        !p.detail.contains("link_signing_key"),
+        "the provider learns no variable: {}",
+        p.detail
+    );
     assert_eq!(app.store.writes(), writes, "none of them wrote anything");
     // A reply whose words are all history is nothing to record.
     assert_eq!(
@@ -134,14 +130,14 @@ fn forged_unaddressed_and_unsigned_emails_are_told_apart() {
 
 #[test]
 fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
-    let app = App::new();
+    let app = sms_app();
     let ours = opened_with_phone(&app, "i-4", Some(PHONE));
     let someone_else = opened_with_phone(&app, "i-5", Some("+447700900999"));
     act(&app, &ours, resolve("Dana"));
     act(&app, &someone_else, resolve("Dana"));
     let store = app.store.as_ref();
     let text = sms("SM1", PHONE, "still noisy, and nobody called");
-    let intake = super::sms(store, Some(&key()), &text, t0()).unwrap();
+    let intake = super::sms(store, &text, t0()).unwrap();
     let Intake::Submit(Command::CustomerReply { reply }) = &intake else {
         panic!("{intake:?}")
     };
@@ -154,14 +150,14 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     );
     fold(&app, intake);
     assert_eq!(
-        replies_on(&app, &ours),
+        replied(&app, &ours),
         ["the customer replied by SMS: \"still noisy, and nobody called\""]
     );
-    assert!(replies_on(&app, &someone_else).is_empty());
+    assert!(replied(&app, &someone_else).is_empty());
     // Twilio's redelivery: a duplicate, no write.
     let writes = app.store.writes();
     assert_eq!(
-        super::sms(store, Some(&key()), &text, t0()).unwrap(),
+        super::sms(store, &text, t0()).unwrap(),
         Intake::Duplicate {
             case_id: ours.clone()
         }
@@ -170,22 +166,22 @@ fn an_sms_goes_to_the_case_of_its_number_s_latest_follow_up() {
     // A number closeloop never sent a follow-up to matches nothing.
     let stranger = sms("SM2", "+15005550006", "who is this?");
     assert!(matches!(
-        super::sms(store, Some(&key()), &stranger, t0()).unwrap(),
+        super::sms(store, &stranger, t0()).unwrap(),
         Intake::Ignored(_)
     ));
 }
 
 #[test]
 fn an_sms_within_the_reply_window_lands_and_one_past_it_does_not() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "i-6", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let store = app.store.as_ref();
     let window = chrono::Duration::days(REPLY_WINDOW_DAYS);
-    let at_limit = super::sms(store, Some(&key()), &sms("SM3", PHONE, "ok"), t0() + window);
+    let at_limit = super::sms(store, &sms("SM3", PHONE, "ok"), t0() + window);
     assert!(matches!(at_limit.unwrap(), Intake::Submit(_)));
     let past = t0() + window + chrono::Duration::seconds(1);
-    let late = super::sms(store, Some(&key()), &sms("SM4", PHONE, "ok"), past).unwrap();
+    let late = super::sms(store, &sms("SM4", PHONE, "ok"), past).unwrap();
     assert_eq!(
         late,
         Intake::Ignored(format!(
@@ -196,7 +192,7 @@ fn an_sms_within_the_reply_window_lands_and_one_past_it_does_not() {
 
 #[test]
 fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "i-7", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let store = app.store.as_ref();
@@ -208,7 +204,7 @@ fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
     };
     assert!(listed(PHONE).is_none());
     let stop = sms("SM5", PHONE, "Stop");
-    let intake = super::sms(store, Some(&key()), &stop, t0()).unwrap();
+    let intake = super::sms(store, &stop, t0()).unwrap();
     let entry = listed(PHONE).expect("listed at once");
     assert_eq!(entry.added_by, OPT_OUT_BY);
     let Intake::Submit(Command::CustomerReply { reply }) = &intake else {
@@ -233,13 +229,13 @@ fn stop_puts_the_number_on_the_do_not_contact_list_with_or_without_a_case() {
     // Listed already: the redelivery writes nothing more.
     let writes = app.store.writes();
     assert!(matches!(
-        super::sms(store, Some(&key()), &stop, t0()).unwrap(),
+        super::sms(store, &stop, t0()).unwrap(),
         Intake::Duplicate { .. }
     ));
     assert_eq!(app.store.writes(), writes);
     // A number with no follow-up is listed all the same, and nothing else happens.
     let unknown = sms("SM6", "+15005550006", "unsubscribe");
-    let intake = super::sms(store, Some(&key()), &unknown, t0()).unwrap();
+    let intake = super::sms(store, &unknown, t0()).unwrap();
     assert!(matches!(intake, Intake::Ignored(ref why) if why.starts_with("UNSUBSCRIBE")));
     assert!(listed("+15005550006").is_some());
     // The listed customer gets no reminder or later follow-up: the contact rules read the list.

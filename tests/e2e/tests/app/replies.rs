@@ -23,6 +23,8 @@ const POSTMARK_PASSWORD: &str = "postmark-inbound-password-for-tests";
 const RESEND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const RESEND_API_KEY: &str = "re_api_key_for_tests_0123456789";
 const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
+const TWILIO_SID: &str = "AC00000000000000000000000000000000";
+const TWILIO_FROM: &str = "+15005550006";
 /// Where Twilio calls closeloop: the app's `public_base_url` in the tests and the route.
 const TWILIO_URL: &str = "http://closeloop.test/v1/inbound/twilio";
 /// The e2e customer's phone (`closeloop_e2e::feedback`), the `From` of the Twilio fixtures.
@@ -38,16 +40,23 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The app with replies set up; `resend_api`: where Resend's API is (a mock).
-async fn start(rt: Runtime, resend_api: &MockReceiver) -> Closeloop {
+/// The app with replies set up; `resend_api`: where Resend's API is (a mock); `twilio_api`:
+/// where Twilio's is (a mock): SMS must be set up for a follow-up to lead a number's SMS to its
+/// case.
+async fn start(rt: Runtime, resend_api: &MockReceiver, twilio_api: &MockReceiver) -> Closeloop {
     let api = resend_api.url("");
+    let sms_api = twilio_api.url("");
+    twilio_api.set_mode(Mode::Status(201, r#"{"sid":"SM123","status":"queued"}"#));
     Closeloop::start_with(rt, move |o| {
         o.variable("reply_to_address", REPLY_TO)
             .variable("postmark_inbound_password", POSTMARK_PASSWORD)
             .variable("resend_webhook_secret", RESEND_SECRET)
             .variable("resend_api_key", RESEND_API_KEY)
             .variable("resend_api_url", &api)
+            .variable("twilio_account_sid", TWILIO_SID)
             .variable("twilio_auth_token", TWILIO_TOKEN)
+            .variable("twilio_from", TWILIO_FROM)
+            .variable("twilio_api_url", &sms_api)
     })
     .await
 }
@@ -108,6 +117,14 @@ async fn post(cl: &Closeloop, path: &str, headers: &[(&str, String)], body: Vec<
     request("POST", &cl.url(path), &h, body).await
 }
 
+/// Asserts that case `case_id` has one customer-replied event, with `detail`; returns it.
+async fn assert_replied_once(cl: &Closeloop, case_id: &str, detail: &str) -> Value {
+    let replied = events(cl, case_id, "customer-replied").await;
+    assert_eq!(replied.len(), 1, "{replied:?}");
+    assert_eq!(replied[0]["detail"], detail);
+    replied[0].clone()
+}
+
 /// The events of `kind` on a case's timeline.
 async fn events(cl: &Closeloop, case_id: &str, kind: &str) -> Vec<Value> {
     cl.case(case_id).await["timeline"]
@@ -149,8 +166,8 @@ fn postmark_headers(password: &str) -> Vec<(&'static str, String)> {
 
 on_host_and_spin!(a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other);
 async fn a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-pm-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-pm-2").await;
     // Each follow-up carries its own case's signed reply address.
@@ -215,13 +232,13 @@ async fn a_postmark_reply_lands_on_the_case_its_follow_up_was_about_and_no_other
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "recorded");
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by email: \"Still noisy, and nobody called.\""
-    );
-    assert_eq!(replied[0]["actor"], "customer");
+    let reply = assert_replied_once(
+        &cl,
+        &ours,
+        "the customer replied by email: \"Still noisy, and nobody called.\"",
+    )
+    .await;
+    assert_eq!(reply["actor"], "customer");
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     assert_eq!(
         cl.case(&ours).await["case"]["state"],
@@ -286,8 +303,8 @@ fn unix(cl: &Closeloop) -> i64 {
 
 on_host_and_spin!(a_resend_reply_is_fetched_from_resend_and_lands_on_its_case);
 async fn a_resend_reply_is_fetched_from_resend_and_lands_on_its_case(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-rs-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-rs-2").await;
     let token = reply_token(&resolve(&cl, &ours).await);
@@ -332,12 +349,9 @@ async fn a_resend_reply_is_fetched_from_resend_and_lands_on_its_case(rt: Runtime
         last.header("authorization"),
         Some(format!("Bearer {RESEND_API_KEY}").as_str())
     );
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by email: \"The lift still chimes all night. Nobody called me back.\""
-    );
+    let words = "The lift still chimes all night. Nobody called me back.";
+    let detail = format!("the customer replied by email: \"{words}\"");
+    assert_replied_once(&cl, &ours, &detail).await;
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     slack_alert(&cl, "answered our follow-up").await;
 
@@ -382,6 +396,11 @@ async fn post_sms(cl: &Closeloop, body: &str, signature: String) -> Response {
     post(cl, "/v1/inbound/twilio", &headers, body.as_bytes().to_vec()).await
 }
 
+/// Posts `body` as Twilio does, signed with the app's auth token over its URL.
+async fn post_signed_sms(cl: &Closeloop, body: &str) -> Response {
+    post_sms(cl, body, twilio_signature(TWILIO_TOKEN, TWILIO_URL, body)).await
+}
+
 fn assert_twiml(r: &Response) {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
@@ -399,8 +418,8 @@ on_host_and_spin!(
 async fn an_sms_reply_lands_on_the_case_of_the_number_s_follow_up_and_a_forged_one_is_refused(
     rt: Runtime,
 ) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, ours) = open_case(&cl, "reply-sms-1", 3, "The room by the lift was noisy").await;
     let other = open_case_for_sam(&cl, "reply-sms-2").await;
     resolve(&cl, &ours).await;
@@ -440,52 +459,35 @@ async fn an_sms_reply_lands_on_the_case_of_the_number_s_follow_up_and_a_forged_o
     .problem(401);
     assert_eq!(cl.store_snapshot(), before, "a forged SMS stores nothing");
 
-    let r = post_sms(
+    let r = post_signed_sms(&cl, &body).await;
+    assert_twiml(&r);
+    assert_replied_once(
         &cl,
-        &body,
-        twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
+        &ours,
+        "the customer replied by SMS: \"Still noisy, and nobody called\"",
     )
     .await;
-    assert_twiml(&r);
-    let replied = events(&cl, &ours, "customer-replied").await;
-    assert_eq!(replied.len(), 1, "{replied:?}");
-    assert_eq!(
-        replied[0]["detail"],
-        "the customer replied by SMS: \"Still noisy, and nobody called\""
-    );
     assert!(events(&cl, &other, "customer-replied").await.is_empty());
     slack_alert(&cl, "answered our follow-up").await;
 
     // Twilio delivers it again (same MessageSid): recorded once.
     cl.settle().await;
     let before = cl.store_snapshot();
-    assert_twiml(
-        &post_sms(
-            &cl,
-            &body,
-            twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
-        )
-        .await,
-    );
+    assert_twiml(&post_signed_sms(&cl, &body).await);
     assert_eq!(cl.store_snapshot(), before);
     assert_eq!(events(&cl, &ours, "customer-replied").await.len(), 1);
 }
 
 on_host_and_spin!(stop_by_sms_puts_the_number_on_the_do_not_contact_list);
 async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let (_, first) = open_case(&cl, "reply-stop-1", 3, "The room by the lift was noisy").await;
     resolve(&cl, &first).await;
     let sent = cl.customer.delivered().len();
 
     let body = fixture("twilio-stop.txt");
-    let r = post_sms(
-        &cl,
-        &body,
-        twilio_signature(TWILIO_TOKEN, TWILIO_URL, &body),
-    )
-    .await;
+    let r = post_signed_sms(&cl, &body).await;
     assert_twiml(&r);
     let noted = events(&cl, &first, "contact-suppressed").await;
     assert!(
@@ -542,11 +544,13 @@ async fn stop_by_sms_puts_the_number_on_the_do_not_contact_list(rt: Runtime) {
 
 /// `closeloop_domain::reply::MAX_INBOUND_BYTES`: Postmark posts attachments inline.
 const MAX_INBOUND_BYTES: usize = 10 * 1024 * 1024;
+/// `closeloop_domain::sources::MAX_WEBHOOK_BYTES`: every other webhook's limit.
+const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 
 on_host_and_spin!(an_inbound_email_is_read_up_to_its_limit_and_refused_past_it);
 async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtime) {
-    let api = MockReceiver::start().await;
-    let cl = start(rt, &api).await;
+    let (api, sms_api) = (MockReceiver::start().await, MockReceiver::start().await);
+    let cl = start(rt, &api, &sms_api).await;
     let sized = |n: usize| {
         let (head, tail) = (r#"{"MessageID": "big-1", "TextBody": ""#, r#""}"#);
         let mut body = head.as_bytes().to_vec();
@@ -563,6 +567,21 @@ async fn an_inbound_email_is_read_up_to_its_limit_and_refused_past_it(rt: Runtim
     post(&cl, path, &headers, sized(MAX_INBOUND_BYTES + 1))
         .await
         .problem(413);
+    // Resend's and Twilio's webhooks are small: they keep the survey webhooks' limit. At it
+    // the body is read (and refused for its signature), past it refused unread.
+    let sms_headers = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    for (path, headers) in [
+        ("/v1/inbound/twilio", &sms_headers[..]),
+        ("/v1/inbound/resend", &[][..]),
+    ] {
+        let at = vec![b'x'; MAX_WEBHOOK_BYTES];
+        post(&cl, path, headers, at).await.problem(401);
+        let past = vec![b'x'; MAX_WEBHOOK_BYTES + 1];
+        post(&cl, path, headers, past).await.problem(413);
+    }
     // The other routes keep their own, smaller limit.
     let r = cl
         .post_raw(

@@ -6,9 +6,7 @@ use closeloop_domain::contact::{self, ContactKind, DncEntry};
 use closeloop_domain::envelope;
 use closeloop_domain::keys;
 use closeloop_domain::notice::NoticeKind;
-use closeloop_domain::reply::{
-    self, CustomerReply, Provider, ReplyContent, ReplyRecord, SmsRoute, token,
-};
+use closeloop_domain::reply::{self, CustomerReply, Provider, ReplyContent, ReplyRecord, SmsRoute};
 
 use crate::fold::change::tests::{act, case, customer_message, file, kinds, notices, resolve};
 use crate::fold::tests::{App, arrival, context, feedback, t0};
@@ -18,6 +16,11 @@ use crate::reads;
 use crate::testing::spawn;
 
 pub const PHONE: &str = "+447700900123";
+
+/// An app with SMS (Twilio) set up: only then does a follow-up point a number at its case.
+pub fn sms_app() -> App {
+    App::with(|c| c.channels.sms = true)
+}
 
 /// Opens a case for an answer from a customer with `phone`; returns its id.
 pub fn opened_with_phone(app: &App, external_id: &str, phone: Option<&str>) -> String {
@@ -42,7 +45,8 @@ pub fn words(case_id: &str, provider: Provider, message_id: &str, text: &str) ->
     }
 }
 
-fn replied(app: &App, id: &str) -> Vec<String> {
+/// The details of the customer-replied events on case `id`.
+pub fn replied(app: &App, id: &str) -> Vec<String> {
     file(app, id)
         .events
         .iter()
@@ -246,24 +250,23 @@ fn a_reply_to_a_case_that_does_not_exist_is_refused_and_stores_nothing() {
 
 #[test]
 fn a_follow_up_points_the_number_at_its_case_and_the_latest_follow_up_wins() {
-    let app = App::new();
-    let key = context().link_key.unwrap();
+    let app = sms_app();
     let first = opened_with_phone(&app, "r-6", Some(PHONE));
     assert!(route(&app, PHONE).is_none(), "no follow-up yet");
     act(&app, &first, resolve("Dana"));
     let r = route(&app, PHONE).expect("the follow-up's route");
-    assert_eq!(r.case(&key, t0()).as_deref(), Some(first.as_str()));
-    assert!(!r.token.is_empty() && token::verify(&key, &r.token).is_some());
+    assert_eq!(r.case(t0()), Some(first.as_str()));
+    assert_eq!(r.case_id.as_deref(), Some(first.as_str()));
     // The same number written another way is the same route.
     let second = opened_with_phone(&app, "r-7", Some("+44 7700 900123"));
     act(&app, &second, resolve("Dana"));
     let r = route(&app, PHONE).unwrap();
-    assert_eq!(r.case(&key, t0()).as_deref(), Some(second.as_str()));
+    assert_eq!(r.case(t0()), Some(second.as_str()));
     // No phone, no route; nobody's number stored in a key or a route.
     let without = opened_with_phone(&app, "r-8", None);
     act(&app, &without, resolve("Dana"));
     assert_eq!(
-        route(&app, PHONE).unwrap().case(&key, t0()).as_deref(),
+        route(&app, PHONE).unwrap().case(t0()),
         Some(second.as_str())
     );
     let routes = app.records::<SmsRoute>(keys::SMS_ROUTE);
@@ -273,7 +276,7 @@ fn a_follow_up_points_the_number_at_its_case_and_the_latest_follow_up_wins() {
 
 #[test]
 fn a_customer_on_the_do_not_contact_list_gets_no_route() {
-    let app = App::new();
+    let app = sms_app();
     let digest = contact::dnc_digest(ContactKind::Phone, PHONE);
     app.store.seed(
         &keys::do_not_contact(&digest),
@@ -291,7 +294,7 @@ fn a_customer_on_the_do_not_contact_list_gets_no_route() {
 
 #[test]
 fn an_erasure_takes_the_reply_and_the_number_s_route_and_drops_the_reply_from_the_ring() {
-    let app = App::new();
+    let app = sms_app();
     let id = opened_with_phone(&app, "r-10", Some(PHONE));
     act(&app, &id, resolve("Dana"));
     let command = words(
@@ -334,11 +337,17 @@ fn an_erasure_takes_the_reply_and_the_number_s_route_and_drops_the_reply_from_th
     }
     let ring: Entry<Command, Verdict> = app.record(&log::entry_key(seq)).unwrap();
     assert!(ring.command.is_none(), "the reply's command is dropped");
-    let key = context().link_key.unwrap();
     let cleared = route(&app, PHONE).unwrap();
-    assert_eq!(
-        cleared.case(&key, t0()),
-        None,
-        "an SMS from them goes nowhere"
-    );
+    assert_eq!(cleared.case(t0()), None, "an SMS from them goes nowhere");
+}
+
+#[test]
+fn without_sms_a_follow_up_writes_no_route() {
+    let app = App::new();
+    assert!(!context().channels.sms);
+    let id = opened_with_phone(&app, "r-11", Some(PHONE));
+    act(&app, &id, resolve("Dana"));
+    assert!(customer_message(&app, &id, NoticeKind::CustomerFollowUp).is_some());
+    assert!(route(&app, PHONE).is_none());
+    assert!(app.records::<SmsRoute>(keys::SMS_ROUTE).is_empty());
 }
