@@ -116,3 +116,65 @@ pub async fn try_request(
         body,
     })
 }
+
+/// Sends only the head of a request declaring a `declared`-byte body, and reads the answer: how
+/// a limit that refuses by the declared length is checked without racing the server's early
+/// close against the upload (with a 10 MiB body the client may still be writing when the
+/// connection closes, and its send fails instead of reading the 413).
+pub async fn request_declaring(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    declared: usize,
+) -> Response {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("a loopback http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-length: {declared}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("the head is sent");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (status, headers, body_at) = loop {
+        let n = stream.read(&mut buf).await.expect("an answer");
+        assert!(n > 0, "the connection closed without an answer");
+        raw.extend_from_slice(&buf[..n]);
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let mut lines = text.split("\r\n");
+        let status: u16 = (lines.next().unwrap().split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        break (status, headers, end + 4);
+    };
+    let length: usize = (headers.iter())
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("a content-length");
+    while raw.len() < body_at + length {
+        let n = stream.read(&mut buf).await.expect("the body");
+        assert!(n > 0, "the connection closed mid-body");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    Response {
+        status,
+        headers,
+        body: raw[body_at..body_at + length].to_vec(),
+    }
+}
