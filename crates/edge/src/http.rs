@@ -209,10 +209,14 @@ impl Reply {
 
     /// Sends the response. The caller may go on working afterwards: the client already has
     /// its answer.
+    ///
+    /// The body is written, and finished when it fits the host's write budget, before the
+    /// response is handed over: the runtime then sees head and body together and sends them in
+    /// one write. Handed over first, the head leaves alone and the body follows in a second
+    /// small segment, which on a kept-alive connection waits for the client's delayed ACK
+    /// (measured with wrk on Spin 4.0.2: about 30 requests/s on one connection, 40 ms each).
+    /// A known length lets the client read the whole answer at once.
     pub fn send(mut self, out: ResponseOutparam) {
-        // A known length lets the client read the whole answer at once; a chunked body ends
-        // with a separate small write that, on a kept-alive connection, waits on delayed ACKs
-        // (measured: 44 ms per request under wrk on Spin 4.0.2).
         self.headers.push((
             "content-length".into(),
             self.body.len().to_string().into_bytes(),
@@ -221,15 +225,33 @@ impl Reply {
         let response = OutgoingResponse::new(headers);
         let _ = response.set_status_code(self.status);
         let body = response.body().expect("a new response has a body");
-        out.set(response);
-        if let Ok(stream) = body.write() {
-            for chunk in self.body.chunks(4096) {
-                if stream.blocking_write_and_flush(chunk).is_err() {
-                    break;
-                }
+        let Ok(stream) = body.write() else {
+            out.set(response);
+            let _ = OutgoingBody::finish(body, None);
+            return;
+        };
+        let mut rest = self.body.as_slice();
+        let budget = stream.check_write().map_or(0, |n| n as usize);
+        if !rest.is_empty() && budget > 0 {
+            let now = rest.len().min(budget);
+            if stream.write(&rest[..now]).is_ok() {
+                rest = &rest[now..];
             }
-            drop(stream);
         }
+        if rest.is_empty() {
+            drop(stream);
+            let _ = OutgoingBody::finish(body, None);
+            out.set(response);
+            return;
+        }
+        // Larger than the budget: the rest flows as the client reads.
+        out.set(response);
+        for chunk in rest.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+        drop(stream);
         let _ = OutgoingBody::finish(body, None);
     }
 }

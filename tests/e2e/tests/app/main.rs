@@ -3,6 +3,7 @@
 mod bad_input;
 mod budget;
 mod concurrency;
+mod connections;
 mod console;
 mod contact_rules;
 mod delivery_failures;
