@@ -1,4 +1,4 @@
-//! Load, on real Spin and on the test host in one run: detractor answers posted by C
+//! Load, on real Spin and on the test host in one run: detractor answers posted by C kept-alive
 //! connections, each posting its next answer as soon as the last is answered (as wrk does),
 //! alerts to a loopback Slack receiver.
 //!
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use closeloop_bench::{arg, ms, percentile, text_arg};
-use closeloop_e2e::client::request;
+use closeloop_e2e::client::KeptAlive;
 use closeloop_e2e::{Closeloop, Options, Runtime, feedback};
 use spin_test_host::RedisServer;
 
@@ -56,6 +56,7 @@ async fn load(rt: Runtime, store: &str, posts: usize, concurrency: usize) -> Fig
     let workers = (0..concurrency).map(|w| {
         let (url, sent_at) = (url.clone(), sent_at.clone());
         tokio::spawn(async move {
+            let client = KeptAlive::new();
             let mut latencies = Vec::new();
             for i in (w..posts).step_by(concurrency) {
                 let marker = format!("load-marker-{i:06}");
@@ -63,13 +64,14 @@ async fn load(rt: Runtime, store: &str, posts: usize, concurrency: usize) -> Fig
                 let body = feedback(&format!("load-{i}"), (i % 7) as i64, &marker);
                 let t = Instant::now();
                 sent_at.lock().unwrap().insert(marker, t);
-                let r = request(
-                    "POST",
-                    &url,
-                    &[("content-type", "application/json")],
-                    body.to_string().into_bytes(),
-                )
-                .await;
+                let r = client
+                    .request(
+                        "POST",
+                        &url,
+                        &[("content-type", "application/json")],
+                        body.to_string().into_bytes(),
+                    )
+                    .await;
                 assert_eq!(r.status, 202, "{}", r.text());
                 latencies.push(t.elapsed());
             }
