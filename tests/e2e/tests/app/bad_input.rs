@@ -1,7 +1,7 @@
 //! Bad input gets a clear problem and leaves the store as it was.
 
 use closeloop_e2e::client::request;
-use closeloop_e2e::{Closeloop, Options, Runtime, feedback, on_host_and_spin};
+use closeloop_e2e::{ADMIN_TOKEN, Closeloop, Options, Runtime, feedback, on_host_and_spin};
 use serde_json::json;
 
 on_host_and_spin!(invalid_feedback_is_refused_with_a_problem_and_nothing_stored);
@@ -257,4 +257,66 @@ async fn two_agents_acknowledging_at_once_one_wins(rt: Runtime) {
         .filter(|k| *k == "acknowledged")
         .count();
     assert_eq!(acks, 1);
+}
+
+on_host_and_spin!(deeply_nested_input_fits_the_components_stack);
+/// The components run on a 128 KiB shadow stack (`.cargo/config.toml`): an answer nested as
+/// deep as JSON parsing allows is stored, triaged, alerted, shown and previewed like any other;
+/// deeper is refused with a 400, and nothing traps.
+async fn deeply_nested_input_fits_the_components_stack(rt: Runtime) {
+    let cl = Closeloop::start(rt).await;
+    let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+    let with_metadata = |id: &str, levels: usize| {
+        let mut body = feedback(id, 2, "the room was cold");
+        body["metadata"] = json!({"deep": "NESTED"});
+        body.to_string().replace("\"NESTED\"", &nested(levels))
+    };
+
+    // 124 levels inside the body's own two: near serde_json's limit of 128.
+    let deep = with_metadata("deep-1", 124);
+    let r = cl
+        .post_raw(
+            "/v1/feedback",
+            "application/json",
+            deep.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    cl.settle().await;
+    let cases = cl.records("case:");
+    assert_eq!(cases.len(), 1, "the deep answer opened its case");
+    let case_id = cases[0]["id"].as_str().expect("a case id");
+    let r = cl.agent("GET", &format!("/v1/cases/{case_id}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(cl.slack.wait_for_delivered(1).await.len() == 1, "alerted");
+    // The preview's body wraps the answer in one more level.
+    let preview = format!(r#"{{"feedback": {}}}"#, with_metadata("deep-p", 123));
+    let r = request(
+        "POST",
+        &cl.url("/v1/triage/preview"),
+        &[
+            ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
+            ("content-type", "application/json"),
+        ],
+        preview.into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Past the limit: refused, nothing stored.
+    let before = cl.store_snapshot();
+    let r = cl
+        .post_raw(
+            "/v1/feedback",
+            "application/json",
+            with_metadata("deep-2", 400).into_bytes(),
+        )
+        .await;
+    assert!(
+        r.problem(400)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    assert_eq!(cl.store_snapshot(), before);
 }
