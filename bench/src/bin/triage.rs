@@ -236,10 +236,10 @@ async fn main() {
     println!("triage, native: {native:>10.0} triages/s ({n} feedback, 4 routing rules)");
 
     // 3. Inside the triage component over HTTP, on real Spin and on the test host (each an `up`
-    // process on its default store): each request is one fresh instance (HTTP and
-    // instantiation included) running one triage, `POST /v1/triage/preview`; beside it, the same
-    // component answering a route it does not have (404: instantiation and HTTP, no triage), so
-    // the figures can be read on a busy machine.
+    // process on its default store), over kept-alive connections: each request is one fresh
+    // instance (HTTP and instantiation included) running one triage, `POST /v1/triage/preview`;
+    // beside it, the same component answering a route it does not have (404: instantiation and
+    // HTTP, no triage), so the figures can be read on a busy machine.
     let connections = arg("--connections", 8);
     spin_test_host::build_components(&closeloop_e2e::manifest()).expect("components build");
     closeloop_e2e::build_host_process(true).expect("the host's CLI builds");
