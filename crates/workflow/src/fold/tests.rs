@@ -85,6 +85,19 @@ impl App {
         log::submit(self.store.as_ref(), &self.env, self.fold.as_ref(), command).unwrap()
     }
 
+    /// Submits `command` on a thread of its own named `name`, racing whatever else runs; the
+    /// thread answers what the log answered.
+    pub fn submit_on_thread(
+        &self,
+        name: &str,
+        command: Command,
+    ) -> std::thread::JoinHandle<Submitted<Verdict, Handover>> {
+        let (store, env, fold) = (self.store.clone(), self.env.clone(), self.fold.clone());
+        spawn(name, move || {
+            log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
+        })
+    }
+
     pub fn record<T: Record>(&self, key: &str) -> Option<T> {
         get_record(self.store.as_ref(), key).unwrap()
     }
@@ -209,17 +222,7 @@ fn sixteen_racing_copies_make_one_feedback_one_case_one_alert() {
     let app = App::new();
     let fb = feedback("stay-race", 1, "cold shower and nobody came");
     let threads: Vec<_> = (0..16)
-        .map(|i| {
-            let (store, env, fold, fb) = (
-                app.store.clone(),
-                app.env.clone(),
-                app.fold.clone(),
-                fb.clone(),
-            );
-            spawn(&format!("post-{i}"), move || {
-                log::submit(store.as_ref(), &env, fold.as_ref(), arrival(fb)).unwrap()
-            })
-        })
+        .map(|i| app.submit_on_thread(&format!("post-{i}"), arrival(fb.clone())))
         .collect();
     let done: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let accepted = done

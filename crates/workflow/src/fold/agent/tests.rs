@@ -13,9 +13,7 @@ use crate::fold::change::tests::{
 };
 use crate::fold::tests::{App, t0};
 use crate::fold::{Command, Verdict};
-use crate::log;
 use crate::reads;
-use crate::testing::spawn;
 
 fn note(case_id: &str, text: &str, event_id: &str) -> Command {
     Command::CaseNote {
@@ -227,28 +225,20 @@ fn agents_racing_for_real_one_acknowledgement_wins_and_every_note_is_kept() {
     let id = opened(&app, "a-4");
     let threads: Vec<_> = (0..24)
         .map(|i| {
-            let (store, env, fold, id) = (
-                app.store.clone(),
-                app.env.clone(),
-                app.fold.clone(),
-                id.clone(),
-            );
-            spawn(&format!("agent-{i}"), move || {
-                let command = if i % 2 == 0 {
-                    Command::CaseAction {
-                        case_id: id,
-                        action: ack(&format!("agent {i}")),
-                    }
-                } else {
-                    note(&id, &format!("note {i}"), &format!("note-{i}"))
-                };
-                log::submit(store.as_ref(), &env, fold.as_ref(), command)
-                    .unwrap()
-                    .verdict
-            })
+            let command = if i % 2 == 0 {
+                Command::CaseAction {
+                    case_id: id.clone(),
+                    action: ack(&format!("agent {i}")),
+                }
+            } else {
+                note(&id, &format!("note {i}"), &format!("note-{i}"))
+            };
+            app.submit_on_thread(&format!("agent-{i}"), command)
         })
         .collect();
-    let verdicts: Vec<Verdict> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let verdicts: Vec<Verdict> = (threads.into_iter())
+        .map(|t| t.join().unwrap().verdict)
+        .collect();
     let won = verdicts
         .iter()
         .filter(|v| matches!(v, Verdict::CaseChanged { .. }))

@@ -9,8 +9,6 @@ use super::LinkRefusal;
 use crate::fold::change::tests::{act, case, claims, customer_message, file, opened, resolve};
 use crate::fold::tests::{App, t0};
 use crate::fold::{Command, Verdict};
-use crate::log;
-use crate::testing::spawn;
 
 fn answer(resolved: bool, score: Option<i64>) -> CustomerAnswer {
     CustomerAnswer {
@@ -142,21 +140,11 @@ fn a_link_used_many_times_at_once_gives_one_answer() {
     let id = opened(&app, "c-3");
     let command = resolved(&app, &id, false);
     let threads: Vec<_> = (0..8)
-        .map(|i| {
-            let (store, env, fold, command) = (
-                app.store.clone(),
-                app.env.clone(),
-                app.fold.clone(),
-                command.clone(),
-            );
-            spawn(&format!("customer-{i}"), move || {
-                log::submit(store.as_ref(), &env, fold.as_ref(), command)
-                    .unwrap()
-                    .verdict
-            })
-        })
+        .map(|i| app.submit_on_thread(&format!("customer-{i}"), command.clone()))
         .collect();
-    let verdicts: Vec<Verdict> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let verdicts: Vec<Verdict> = (threads.into_iter())
+        .map(|t| t.join().unwrap().verdict)
+        .collect();
     let answered = verdicts
         .iter()
         .filter(|v| matches!(v, Verdict::CaseChanged { .. }))

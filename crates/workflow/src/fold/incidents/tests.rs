@@ -19,8 +19,6 @@ use crate::fold::change::tests::{
 use crate::fold::records;
 use crate::fold::tests::{App, arrival, feedback, t0};
 use crate::fold::{Command, Verdict};
-use crate::log;
-use crate::testing::spawn;
 
 /// The front desk pages on its PagerDuty service and Dana on her own, besides Slack and
 /// email; Lee takes no alerts.
@@ -269,33 +267,23 @@ fn agents_racing_for_real_send_each_update_at_most_once() {
     let id = opened(&app, "pd-real-race");
     let threads: Vec<_> = (0..16)
         .map(|i| {
-            let (store, env, fold, id) = (
-                app.store.clone(),
-                app.env.clone(),
-                app.fold.clone(),
-                id.clone(),
-            );
-            spawn(&format!("agent-{i}"), move || {
-                let action = match i % 4 {
-                    0 => ack(&format!("agent {i}")),
-                    1 => assign("dana"),
-                    2 => Action::LogOutreach {
-                        by: format!("agent {i}"),
-                        channel: closeloop_domain::case::OutreachChannel::Phone,
-                        outcome: closeloop_domain::case::OutreachOutcome::NoAnswer,
-                        note: None,
-                    },
-                    _ if i == 15 => close(),
-                    _ => ack(&format!("agent {i}")),
-                };
-                let command = Command::CaseAction {
-                    case_id: id,
-                    action,
-                };
-                log::submit(store.as_ref(), &env, fold.as_ref(), command)
-                    .unwrap()
-                    .verdict
-            })
+            let action = match i % 4 {
+                0 => ack(&format!("agent {i}")),
+                1 => assign("dana"),
+                2 => Action::LogOutreach {
+                    by: format!("agent {i}"),
+                    channel: closeloop_domain::case::OutreachChannel::Phone,
+                    outcome: closeloop_domain::case::OutreachOutcome::NoAnswer,
+                    note: None,
+                },
+                _ if i == 15 => close(),
+                _ => ack(&format!("agent {i}")),
+            };
+            let command = Command::CaseAction {
+                case_id: id.clone(),
+                action,
+            };
+            app.submit_on_thread(&format!("agent-{i}"), command)
         })
         .collect();
     for t in threads {

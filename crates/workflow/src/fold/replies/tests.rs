@@ -13,7 +13,6 @@ use crate::fold::tests::{App, arrival, context, feedback, t0};
 use crate::fold::{Command, Verdict};
 use crate::log::{self, Entry};
 use crate::reads;
-use crate::testing::spawn;
 
 pub const PHONE: &str = "+447700900123";
 
@@ -167,11 +166,8 @@ fn racing_copies_of_one_reply_are_recorded_once() {
     act(&app, &id, resolve("Dana"));
     let threads: Vec<_> = (0..8)
         .map(|i| {
-            let (store, env, fold) = (app.store.clone(), app.env.clone(), app.fold.clone());
             let command = words(&id, Provider::Twilio, "SM-race", "still noisy");
-            spawn(&format!("sms-{i}"), move || {
-                log::submit(store.as_ref(), &env, fold.as_ref(), command).unwrap()
-            })
+            app.submit_on_thread(&format!("sms-{i}"), command)
         })
         .collect();
     let verdicts: Vec<Verdict> = threads

@@ -16,9 +16,7 @@ use super::*;
 use crate::fold::records::{self, CaseFile};
 use crate::fold::tests::{App, arrival, t0};
 use crate::fold::{Command, Verdict};
-use crate::log;
 use crate::store::Store;
-use crate::testing::spawn;
 
 const CONNECTION: &str = "conn-delighted";
 const SOURCE: &str = "delighted";
@@ -174,17 +172,9 @@ fn events_of_one_response_racing_end_in_one_complete_feedback_one_case_one_alert
             .into_iter()
             .enumerate()
         {
-            let (store, env, fold, c) = (
-                app.store.clone(),
-                app.env.clone(),
-                app.fold.clone(),
-                command(e),
-            );
             threads.push((
                 n,
-                spawn(&format!("post-{n}-{i}"), move || {
-                    log::submit(store.as_ref(), &env, fold.as_ref(), c).unwrap()
-                }),
+                app.submit_on_thread(&format!("post-{n}-{i}"), command(e)),
             ));
         }
     }

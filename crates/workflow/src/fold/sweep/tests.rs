@@ -10,8 +10,6 @@ use crate::env::Env;
 use crate::fold::change::tests::{act, case, claims, customer_message, kinds, opened, resolve};
 use crate::fold::tests::App;
 use crate::fold::{Command, Verdict};
-use crate::log;
-use crate::testing::spawn;
 
 fn due(app: &App) -> (Vec<String>, bool) {
     let writes = app.store.writes();
@@ -125,17 +123,9 @@ fn a_resolution_that_lands_before_the_sweep_is_left_alone() {
 
 /// An agent's command and the sweep submitted at the same moment, for real.
 fn race(app: &App, name: &str, agent: Command, case_ids: Vec<String>) -> (Verdict, Verdict) {
-    let submit = |name: String, command: Command| {
-        let (store, env, fold) = (app.store.clone(), app.env.clone(), app.fold.clone());
-        spawn(&name, move || {
-            log::submit(store.as_ref(), &env, fold.as_ref(), command)
-                .unwrap()
-                .verdict
-        })
-    };
-    let agent = submit(format!("agent-{name}"), agent);
-    let tick = submit(format!("tick-{name}"), Command::FollowUpSweep { case_ids });
-    (agent.join().unwrap(), tick.join().unwrap())
+    let agent = app.submit_on_thread(&format!("agent-{name}"), agent);
+    let tick = app.submit_on_thread(&format!("tick-{name}"), Command::FollowUpSweep { case_ids });
+    (agent.join().unwrap().verdict, tick.join().unwrap().verdict)
 }
 
 /// The customer said no; an agent resolves again while a tick that found the case past its
