@@ -280,19 +280,18 @@ mod tests {
                 note: None,
             },
         );
-        let again = Notice::incident_update(
-            &apply(&reassigned, ack()),
-            NoticeKind::IncidentAcknowledged,
-            vec![],
-            t0(),
-        );
+        // The acknowledge notice an `ack` of `case` makes.
+        let acknowledged = |case: &Case| {
+            Notice::incident_update(
+                &apply(case, ack()),
+                NoticeKind::IncidentAcknowledged,
+                vec![],
+                t0(),
+            )
+        };
+        let again = acknowledged(&reassigned);
         assert_eq!(first.id, again.id, "one acknowledge per episode");
-        let second = Notice::incident_update(
-            &apply(&reopened, ack()),
-            NoticeKind::IncidentAcknowledged,
-            vec![],
-            t0(),
-        );
+        let second = acknowledged(&reopened);
         assert_ne!(first.id, second.id, "the reopened case's own");
         assert_eq!(first.paged, vec![team()]);
         let resolve_1 =
