@@ -89,6 +89,19 @@ pub async fn try_request(
         .await
 }
 
+/// Headers as (name, value) text pairs, as the tests compare them.
+pub(crate) fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// A client that keeps its connection open between requests, as wrk, browsers and most
 /// webhook senders do: one per simulated connection in the benches.
 #[derive(Clone)]
@@ -134,16 +147,7 @@ impl KeptAlive {
             .expect("a valid request");
         let res = self.0.request(req).await.map_err(|e| e.to_string())?;
         let status = res.status().as_u16();
-        let headers = res
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(res.headers());
         let body = res
             .into_body()
             .collect()

@@ -176,16 +176,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
                     let at = Instant::now();
                     let method = req.method().to_string();
                     let path = req.uri().path().to_owned();
-                    let headers = req
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| {
-                            (
-                                n.to_string(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect();
+                    let headers = crate::client::header_pairs(req.headers());
                     let body = req
                         .into_body()
                         .collect()

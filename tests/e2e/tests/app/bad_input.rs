@@ -1,8 +1,15 @@
 //! Bad input gets a clear problem and leaves the store as it was.
 
-use closeloop_e2e::client::request;
+use closeloop_e2e::client::{Response, request};
 use closeloop_e2e::{ADMIN_TOKEN, Closeloop, Options, Runtime, feedback, on_host_and_spin};
 use serde_json::json;
+
+/// Asserts the 400 problem a body that does not parse as JSON gets.
+fn refused_as_malformed_json(r: &Response) {
+    let p = r.problem(400);
+    let detail = p["detail"].as_str().expect("a detail");
+    assert!(detail.contains("not valid JSON"), "{detail}");
+}
 
 on_host_and_spin!(invalid_feedback_is_refused_with_a_problem_and_nothing_stored);
 async fn invalid_feedback_is_refused_with_a_problem_and_nothing_stored(rt: Runtime) {
@@ -17,12 +24,7 @@ async fn invalid_feedback_is_refused_with_a_problem_and_nothing_stored(rt: Runti
             b"{\"source\": ".to_vec(),
         )
         .await;
-    assert!(
-        r.problem(400)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    refused_as_malformed_json(&r);
 
     let mut missing = valid.clone();
     missing.as_object_mut().unwrap().remove("score");
@@ -312,11 +314,6 @@ async fn deeply_nested_input_fits_the_components_stack(rt: Runtime) {
             with_metadata("deep-2", 400).into_bytes(),
         )
         .await;
-    assert!(
-        r.problem(400)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+    refused_as_malformed_json(&r);
     assert_eq!(cl.store_snapshot(), before);
 }

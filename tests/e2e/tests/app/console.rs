@@ -17,6 +17,18 @@ async fn get(cl: &Closeloop, path: &str, cookie: &str) -> Response {
     cl.get(path, &[("cookie", cookie)]).await
 }
 
+/// Signs out through the console's form, with the page's CSRF token.
+async fn sign_out(cl: &Closeloop, cookie: &str, csrf: &str) -> Response {
+    post_form(
+        cl,
+        "/console/sign-out",
+        cookie,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await
+}
+
 async fn post_form(
     cl: &Closeloop,
     path: &str,
@@ -118,14 +130,7 @@ async fn console_sign_in_accepts_good_keys_and_refuses_bad_ones(rt: Runtime) {
             .status,
         403
     );
-    let r = post_form(
-        &cl,
-        "/console/sign-out",
-        &cookie,
-        &format!("csrf={csrf}"),
-        &[],
-    )
-    .await;
+    let r = sign_out(&cl, &cookie, &csrf).await;
     assert_eq!(r.status, 303);
     assert_eq!(
         r.cookie("closeloop_session").as_deref(),
@@ -387,14 +392,7 @@ async fn console_sessions_hold_no_key_and_end_with_the_key_or_a_sign_out(rt: Run
     let first = sign_in(&cl, AGENT_TOKEN).await;
     let second = sign_in(&cl, AGENT_TOKEN).await;
     let csrf = hidden(&get(&cl, "/console", &first).await, "csrf");
-    let r = post_form(
-        &cl,
-        "/console/sign-out",
-        &first,
-        &format!("csrf={csrf}"),
-        &[],
-    )
-    .await;
+    let r = sign_out(&cl, &first, &csrf).await;
     assert_eq!(
         (r.status, r.header("location")),
         (303, Some("/console/sign-in"))
@@ -478,14 +476,7 @@ async fn sessions_write_only_when_signing_out() {
     assert_eq!(inbox.status, 200);
     assert_eq!(kv.writes() - before, 0, "signing in and reading");
     let csrf = hidden(&inbox, "csrf");
-    let r = post_form(
-        &cl,
-        "/console/sign-out",
-        &cookie,
-        &format!("csrf={csrf}"),
-        &[],
-    )
-    .await;
+    let r = sign_out(&cl, &cookie, &csrf).await;
     assert_eq!(r.status, 303);
     assert_eq!(kv.writes() - before, 1, "signing out");
 }

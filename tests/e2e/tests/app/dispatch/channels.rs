@@ -38,11 +38,7 @@ async fn every_channel_sends_its_providers_documented_request(rt: Runtime) {
         &feedback_from("guest-7", "ch-1", 1, "Room <b>412</b> & the *lift* [noise]"),
     )
     .await;
-    for (_, m) in p.channels() {
-        m.wait_for_delivered(1).await;
-    }
-    // The last send's outcome is recorded after its provider answered.
-    crate::quiet(&cl).await;
+    p.first_alert_everywhere(&cl).await;
     // Every alert's case link is the console's case page, which a person can open.
     let case_url = format!("http://closeloop.test/console/cases/{case_id}");
 
@@ -278,10 +274,7 @@ async fn pagerduty_incidents_are_acknowledged_and_resolved_with_the_case(rt: Run
         &feedback_from("guest-pd", "pd-1", 1, "Water through the ceiling"),
     )
     .await;
-    for (_, m) in p.channels() {
-        m.wait_for_delivered(1).await;
-    }
-    quiet(&cl).await;
+    p.first_alert_everywhere(&cl).await;
     let dedup_key = format!("closeloop-case-{case_id}");
     let trigger = p.pagerduty.delivered()[0].json();
     assert_eq!(trigger["event_action"], "trigger");

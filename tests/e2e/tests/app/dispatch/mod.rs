@@ -93,6 +93,15 @@ impl Providers {
         ]
     }
 
+    /// Waits until every channel has delivered its first alert, then for the app to settle
+    /// (the last send's outcome is recorded after its provider answered).
+    pub async fn first_alert_everywhere(&self, cl: &Closeloop) {
+        for (_, m) in self.channels() {
+            m.wait_for_delivered(1).await;
+        }
+        crate::quiet(cl).await;
+    }
+
     pub fn set_all(&self, mode: Mode) {
         for (_, m) in self.channels() {
             m.set_mode(mode.clone());
